@@ -1,0 +1,3 @@
+"""pykeepalived: a keepalived-compatible VRRP high-availability daemon."""
+
+__version__ = "0.1.0"

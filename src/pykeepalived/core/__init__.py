@@ -1,0 +1,1 @@
+"""Protocol core: packets, state machine and timers, free of I/O."""

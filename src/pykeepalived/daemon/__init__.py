@@ -1,0 +1,1 @@
+"""The asyncio daemon that drives the core against the real kernel."""

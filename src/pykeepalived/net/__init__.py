@@ -1,0 +1,1 @@
+"""Kernel-facing pieces: raw sockets, netlink, packet capture helpers."""
