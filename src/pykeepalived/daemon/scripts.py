@@ -473,9 +473,7 @@ class ScriptTracker:
             if self.running:
                 self.stats.skipped += 1
                 what = "being timed out" if self._timing_out else "already running"
-                self._log(
-                    f"Track script {self.spec.name} is {what}, expect idle - skipping run"
-                )
+                self._log(f"Track script {self.spec.name} is {what}, expect idle - skipping run")
             else:
                 self._run = loop.create_task(self._run_and_swallow())
             due += self.spec.interval

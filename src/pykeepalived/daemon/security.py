@@ -268,6 +268,5 @@ def security_violation_message(
         return None
     extra = " There are insecure scripts." if any(c.insecure for c in checks) else ""
     return (
-        "SECURITY VIOLATION - scripts are being executed but script_security not enabled."
-        + extra
+        "SECURITY VIOLATION - scripts are being executed but script_security not enabled." + extra
     )
