@@ -1,0 +1,70 @@
+"""Run a piece of code inside another network namespace, for sockets that must live there.
+
+A socket belongs to the network namespace of the thread that created it and stays there for
+its whole life. Python 3.11 has no ``os.setns``, so :func:`run_in_netns` calls ``setns(2)``
+through ctypes in a short-lived helper thread, runs the callable there (create sockets, write
+``/proc/sys/net`` entries, resolve interface names) and hands back the result. The calling
+thread, and so the rest of the process, never changes namespace.
+
+The daemon itself normally runs inside its namespace (``ip netns exec``) and passes ``None``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from pykeepalived.errors import PyKeepalivedError
+
+T = TypeVar("T")
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/run/netns"
+
+
+class NetnsError(PyKeepalivedError):
+    """Entering a network namespace failed."""
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def netns_path(netns: str) -> str:
+    """A namespace name as ``ip netns`` knows it, or a path such as /proc/PID/ns/net."""
+    return netns if netns.startswith("/") else os.path.join(NETNS_RUN_DIR, netns)
+
+
+def _enter(netns: str) -> None:
+    fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise NetnsError(f"setns({netns}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def run_in_netns(netns: str | None, fn: Callable[[], T]) -> T:
+    """Call ``fn`` in network namespace ``netns`` (current namespace when None)."""
+    if netns is None:
+        return fn()
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            _enter(netns)
+            result.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name=f"netns:{netns}", daemon=True)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
