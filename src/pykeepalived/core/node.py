@@ -1,0 +1,101 @@
+"""All the virtual routers of one daemon: demultiplexing, sync groups and the next deadline.
+
+The driver (or the simulator) owns exactly one :class:`Node`. It feeds it received datagrams
+and timer expiries and carries out the returned actions; the node finds the instance a packet
+is for, applies the checks that need the IP layer (TTL), and keeps rejected packets from
+touching any state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from pykeepalived.core import packet
+from pykeepalived.core.actions import Action, IPAddress
+from pykeepalived.core.packet import DropReason, PacketError
+from pykeepalived.core.router import RouterParams, SyncGroup, VirtualRouter
+
+VRRP_TTL = 255
+
+
+class Node:
+    """The set of VRRP instances run by one daemon."""
+
+    def __init__(
+        self,
+        params: Iterable[RouterParams],
+        groups: Iterable[tuple[str, Iterable[str]]] = (),
+    ) -> None:
+        self.routers: dict[str, VirtualRouter] = {}
+        self._by_vrid: dict[tuple[str, int, int], VirtualRouter] = {}
+        for p in params:
+            router = VirtualRouter(p)
+            self.routers[p.name] = router
+            self._by_vrid[(p.interface, p.src.version, p.vrid)] = router
+        self.groups: dict[str, SyncGroup] = {}
+        for name, members in groups:
+            self.groups[name] = SyncGroup(name, [self.routers[m] for m in members])
+        #: drops that could not be attributed to an instance (unknown VRID, garbage)
+        self.drops: Counter[DropReason] = Counter()
+
+    def router_for(self, interface: str, family: int, vrid: int) -> VirtualRouter | None:
+        return self._by_vrid.get((interface, family, vrid))
+
+    def start(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        for router in self.routers.values():
+            out.extend(router.start(now))
+        return out
+
+    def stop(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        for router in self.routers.values():
+            out.extend(router.stop(now))
+        return out
+
+    def deadline(self) -> float | None:
+        deadlines = [d for r in self.routers.values() if (d := r.deadline()) is not None]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        for router in self.routers.values():
+            d = router.deadline()
+            if d is not None and d <= now:
+                out.extend(router.handle_timer(now))
+        return out
+
+    def datagram(
+        self,
+        now: float,
+        data: bytes,
+        src: IPAddress,
+        dst: IPAddress,
+        *,
+        interface: str,
+        ttl: int = VRRP_TTL,
+    ) -> list[Action]:
+        """A VRRP message (from the VRRP header on) arrived on ``interface``."""
+        router = self.router_for(interface, src.version, data[1]) if len(data) > 1 else None
+        if router is None:
+            self.drops[DropReason.UNKNOWN_VRID if len(data) > 1 else DropReason.TOO_SHORT] += 1
+            return []
+        if ttl != VRRP_TTL and not router.params.unicast:
+            # RFC 5798 7.1: MUST verify that the IP TTL / hop limit is 255.
+            router.stats.drops[DropReason.BAD_TTL] += 1
+            return []
+        try:
+            adv = packet.decode(data, src, dst, checksum_as_v2=router.params.checksum_as_v2)
+        except PacketError as err:
+            router.stats.drops[err.reason] += 1
+            return []
+        return router.receive(now, adv, src)
+
+    def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
+        """Deliver a tracker's new value to every instance that tracks it."""
+        out: list[Action] = []
+        for router in self.routers.values():
+            if key in router.tracker_values:
+                out.extend(router.update_tracker(now, key, value))
+        return out

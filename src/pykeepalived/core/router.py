@@ -1,0 +1,734 @@
+"""One VRRP virtual router (a keepalived ``vrrp_instance``) as a pure state machine.
+
+Rules, in the order they matter:
+
+* Time is passed in. Every input method takes ``now`` (seconds, any monotonic origin) and
+  returns the actions to carry out; :meth:`VirtualRouter.deadline` says when the router next
+  needs :meth:`VirtualRouter.handle_timer`. Nothing here sleeps, reads a clock or does I/O.
+* RFC 5798 section 6 is the skeleton; keepalived 2.x is the reference wherever it differs,
+  because pykeepalived must elect the same master as keepalived nodes on the same segment:
+  - start-up: the address owner (priority 255) that wants MASTER becomes MASTER at once; an
+    instance configured ``state MASTER`` below 255 waits one advert interval plus the minimum
+    skew (to hear any existing master); everything else starts BACKUP for a full
+    Master_Down_Interval.
+  - a MASTER answers a lower-priority advert with an advert of its own at once (the RFC says
+    discard) unless ``lower_prio_no_advert``;
+  - a MASTER stepping down on a better advert sends no priority-0 advert; leaving MASTER for
+    FAULT or shutdown does.
+  - a BACKUP accepts (restarts its down timer on) adverts of priority >= its own, every advert
+    when ``nopreempt``, and lower ones while a ``preempt_delay`` runs; it compares no addresses.
+* Fast preempt (pykeepalived's own, on by default): a BACKUP that may preempt and hears the
+  MASTER advertise a priority below its own takes over after its Skew_Time, as on a
+  priority-0 advert, instead of waiting out the whole Master_Down_Interval. The skew makes the
+  best backup fire first; the others hear its advert and stand down.
+* A packet that fails any check changes no timer and no state: it is only counted. (keepalived
+  2.2.7 restarts its MASTER advert timer on every packet for its VRID, so a trickle of garbage
+  silences a MASTER; we must not.)
+* Effective priority = configured priority + tracker weights, clamped to 1..254; priority 255
+  is never changed. A weight-0 tracker that fails puts the router in FAULT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pykeepalived.core import packet
+from pykeepalived.core.actions import (
+    Action,
+    AddAddresses,
+    IPAddress,
+    Log,
+    Notify,
+    NotifyMasterRxLowerPri,
+    RemoveAddresses,
+    SendAdvert,
+    SendGratuitous,
+    State,
+    Transition,
+)
+from pykeepalived.core.packet import Advertisement, DropReason
+
+PRIO_OWNER = 255
+PRIO_STOP = 0
+
+
+class TrackerKind(enum.Enum):
+    SCRIPT = "script"
+    INTERFACE = "interface"
+    FILE = "file"
+    PROCESS = "process"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSpec:
+    """A tracked object's effect on one instance: weight (0 = FAULT on failure) and reverse."""
+
+    kind: TrackerKind
+    name: str
+    weight: int = 0
+    reverse: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.value}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterParams:
+    """Everything the state machine needs to know about one instance, already resolved.
+
+    ``advert_int`` is in seconds. ``destinations`` is the multicast group, or the unicast peers.
+    ``want_master`` is keepalived's initial ``state MASTER``.
+    """
+
+    name: str
+    vrid: int
+    priority: int
+    src: IPAddress
+    addresses: tuple[IPAddress, ...]
+    destinations: tuple[IPAddress, ...]
+    interface: str = "eth0"
+    version: int = 2
+    advert_int: float = 1.0
+    want_master: bool = False
+    unicast: bool = False
+    check_unicast_src: bool = False
+    auth_type: int = packet.AUTH_NONE
+    auth_pass: bytes = b""
+    nopreempt: bool = False
+    preempt_delay: float = 0.0
+    lower_prio_no_advert: bool = False
+    higher_prio_send_advert: bool = False
+    garp_master_delay: float = 5.0
+    garp_master_repeat: int = 5
+    garp_master_refresh: float = 0.0
+    garp_master_refresh_repeat: int = 1
+    garp_lower_prio_delay: float = 0.0
+    garp_lower_prio_repeat: int = 0
+    down_timer_adverts: int = 3
+    skip_check_adv_addr: bool = False
+    checksum_as_v2: bool = False
+    fast_preempt: bool = True
+    trackers: tuple[TrackerSpec, ...] = ()
+
+    def advert_units(self) -> int:
+        """The advert interval in the wire's unit: seconds (v2) or centiseconds (v3)."""
+        if self.version == 2:
+            return max(1, round(self.advert_int))
+        return max(1, min(packet.MAX_V3_INTERVAL_CS, round(self.advert_int * 100)))
+
+
+def skew_time(version: int, priority: int, master_adver_int: float) -> float:
+    """Skew_Time: (256-prio)/256 s in v2 (RFC 3768 6.1), scaled by the interval in v3."""
+    if version == 2:
+        return (256 - priority) / 256.0
+    return (256 - priority) * master_adver_int / 256.0
+
+
+def master_down_interval(
+    version: int, priority: int, master_adver_int: float, down_timer_adverts: int = 3
+) -> float:
+    """Master_Down_Interval = down_timer_adverts x Master_Adver_Interval + Skew_Time."""
+    return down_timer_adverts * master_adver_int + skew_time(version, priority, master_adver_int)
+
+
+@dataclass
+class RouterStats:
+    """Counters for status and metrics."""
+
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    priority_zero_sent: int = 0
+    priority_zero_received: int = 0
+    became_master: int = 0
+    released_master: int = 0
+    transitions: int = 0
+    lower_prio_answers_suppressed: int = 0
+    drops: Counter[DropReason] = field(default_factory=Counter)
+
+
+class VirtualRouter:
+    """The state machine of one VRRP instance. See the module docstring for its rules."""
+
+    def __init__(self, params: RouterParams) -> None:
+        self.params = params
+        self.name = params.name
+        self.state = State.INIT
+        self.want = State.MASTER if params.want_master else State.BACKUP
+        self.base_priority = params.priority
+        self.priority_override: int | None = None
+        self.effective_priority = params.priority
+        self.master_adver_int = params.advert_int
+        self.master_address: IPAddress | None = None
+        self.master_priority: int | None = None
+        self.state_since = 0.0
+        self.group: SyncGroup | None = None
+        self.stats = RouterStats()
+        self.tracker_values: dict[str, bool | int | None] = {s.key: None for s in params.trackers}
+        self.fault_reasons: list[str] = []
+        self.init_pending = False
+        self._timers: dict[str, float] = {}
+        self._preempt_until: float | None = None
+        self._last_lower_answer = float("-inf")
+        self._advert_cache: dict[int, tuple[tuple[IPAddress, bytes], ...]] = {}
+        self._recompute_priority(log=False, out=[])
+
+    # ------------------------------------------------------------------ queries
+
+    def deadline(self) -> float | None:
+        """When :meth:`handle_timer` must next be called, or None."""
+        return min(self._timers.values()) if self._timers else None
+
+    def skew_time(self) -> float:
+        return skew_time(self.params.version, self.effective_priority, self.master_adver_int)
+
+    def master_down_interval(self) -> float:
+        return master_down_interval(
+            self.params.version, self.effective_priority, self.master_adver_int,
+            self.params.down_timer_adverts,
+        )
+
+    def priority_contributions(self) -> list[tuple[str, int]]:
+        """(tracker key, priority delta) for every tracker currently moving the priority."""
+        out = []
+        for spec in self.params.trackers:
+            delta = _contribution(spec, self.tracker_values.get(spec.key))
+            if isinstance(delta, int) and delta:
+                out.append((spec.key, delta))
+        return out
+
+    # ------------------------------------------------------------------ inputs
+
+    def start(self, now: float) -> list[Action]:
+        """Leave INIT as keepalived's vrrp_init_state does."""
+        out: list[Action] = []
+        self._recompute_priority(log=False, out=out)
+        group_fault = self.group is not None and self.group.state is State.FAULT
+        if self.fault_reasons or self.init_pending or group_fault:
+            self._set_state(now, State.FAULT, "init", out)
+            out.append(Log(f"({self.name}) Entering FAULT STATE (init)"))
+            if self.fault_reasons:
+                out.append(Notify("INSTANCE", self.name, State.FAULT, self.effective_priority))
+            if self.group:
+                self.group.member_fault(now, self, out)
+            return out
+        if self.want is State.MASTER and self.base_priority == PRIO_OWNER:
+            self._goto_master(now, out, reason="address owner")
+            if self.group is not None:
+                self.group.member_master(now, self, out)
+            return out
+        self._set_state(now, State.BACKUP, "init", out)
+        out.append(Log(f"({self.name}) Entering BACKUP STATE (init)"))
+        out.append(Notify("INSTANCE", self.name, State.BACKUP, self.effective_priority))
+        if self.want is State.MASTER:
+            # keepalived: allow one advert interval (plus the minimum skew) to hear a master.
+            minimum_skew = skew_time(self.params.version, 255, self.master_adver_int)
+            wait = self.master_adver_int + minimum_skew
+        else:
+            wait = self.master_down_interval()
+        self._timers["down"] = now + wait
+        return out
+
+    def stop(self, now: float) -> list[Action]:
+        """Shut down: a MASTER sends priority 0 and removes its addresses; notify STOP."""
+        out: list[Action] = []
+        if self.state is State.MASTER:
+            self._send_advert(PRIO_STOP, out)
+            out.append(Log(f"({self.name}) sent 0 priority", detail=True))
+            out.append(Log(f"({self.name}) removing VIPs.", detail=True))
+            out.append(RemoveAddresses(self.name))
+            self.stats.released_master += 1
+        if self.state is not State.STOP:
+            self._set_state(now, State.STOP, "shutdown", out)
+            out.append(Notify("INSTANCE", self.name, State.STOP, self.effective_priority))
+        self._timers.clear()
+        return out
+
+    def handle_timer(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        due = sorted((t, k) for k, t in self._timers.items() if t <= now)
+        for when, key in due:
+            if self._timers.get(key) != when:
+                continue  # cancelled or moved by an earlier timer in this batch
+            del self._timers[key]
+            getattr(self, f"_on_{key}")(now, when, out)
+        return out
+
+    def receive(self, now: float, adv: Advertisement, src: IPAddress) -> list[Action]:
+        """An advert for our VRID, already decoded (checksum, lengths) by the codec."""
+        out: list[Action] = []
+        reason = self._check(adv, src)
+        if reason is not None:
+            self.stats.drops[reason] += 1
+            return out
+        self.stats.adverts_received += 1
+        if adv.priority == PRIO_STOP:
+            self.stats.priority_zero_received += 1
+        if self.state is State.BACKUP:
+            self._backup_rx(now, adv, src, out)
+        elif self.state is State.MASTER:
+            self._master_rx(now, adv, src, out)
+        return out
+
+    def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
+        """A tracker (``TrackerSpec.key``) reports a new value: bool for scripts, interfaces and
+        processes (ok/up/quorum), an int for files; None means not yet known."""
+        out: list[Action] = []
+        if key not in self.tracker_values or self.tracker_values[key] == value:
+            return out
+        self.tracker_values[key] = value
+        self._apply_tracking(now, out)
+        return out
+
+    def set_priority_override(self, now: float, priority: int | None) -> list[Action]:
+        """Force the effective priority (maintenance), or clear the override with None."""
+        out: list[Action] = []
+        self.priority_override = priority
+        self._apply_tracking(now, out)
+        return out
+
+    def update_source(self, src: IPAddress) -> None:
+        """The interface's primary address changed: adverts now go out from ``src``."""
+        if src != self.params.src:
+            self.params = dataclasses.replace(self.params, src=src)
+            self._advert_cache.clear()
+
+    # ------------------------------------------------------------------ checks
+
+    def _check(self, adv: Advertisement, src: IPAddress) -> DropReason | None:
+        p = self.params
+        if src.version != p.src.version:
+            return DropReason.WRONG_FAMILY
+        if src == p.src:
+            return DropReason.OWN_PACKET
+        if adv.version != p.version:
+            return DropReason.BAD_VERSION
+        if p.version == 2:
+            if adv.auth_type != p.auth_type:
+                return DropReason.AUTH_TYPE_MISMATCH
+            if p.auth_type == packet.AUTH_PASS and adv.auth_data != packet.pass_auth_data(
+                p.auth_pass
+            ):
+                return DropReason.AUTH_FAILURE
+            if adv.interval != p.advert_units():
+                return DropReason.INTERVAL_MISMATCH
+        check_addresses = not (
+            self.state is State.BACKUP
+            and p.skip_check_adv_addr
+            and self.master_address == src
+        )
+        if check_addresses and (
+            len(adv.addresses) != len(p.addresses) or set(adv.addresses) != set(p.addresses)
+        ):
+            return DropReason.ADDRESS_MISMATCH
+        if p.unicast and p.check_unicast_src and src not in p.destinations:
+            return DropReason.NOT_A_PEER
+        return None
+
+    # ------------------------------------------------------------------ BACKUP
+
+    def _backup_rx(self, now: float, adv: Advertisement, src: IPAddress, out: list[Action]) -> None:
+        p = self.params
+        prio = adv.priority
+        if prio == PRIO_STOP:
+            # RFC 5798 6.4.2: Set the Master_Down_Timer to Skew_Time.
+            out.append(Log(f"({self.name}) Backup received priority 0 advertisement", detail=True))
+            self._timers["down"] = now + self.skew_time()
+            return
+        preempt_delay_running = p.preempt_delay > 0 and (
+            self._preempt_until is None or self._preempt_until > now
+        )
+        if p.nopreempt or prio >= self.effective_priority or preempt_delay_running:
+            if p.version == 3:
+                self.master_adver_int = adv.interval / 100.0
+            self.master_address = src
+            self.master_priority = prio
+            self._timers["down"] = now + self.master_down_interval()
+            if p.preempt_delay > 0:
+                if prio >= self.effective_priority:
+                    self._preempt_until = None
+                elif self._preempt_until is None:
+                    self._preempt_until = now + p.preempt_delay
+                    out.append(Log(f"({self.name}) start preempt delay ({p.preempt_delay:.6f})",
+                                   detail=True))
+            self.want = State.BACKUP
+            return
+        # A lower-priority master and we may preempt: the RFC discards the advert.
+        out.append(Log(f"({self.name}) received lower priority ({prio}) advert from {src}"
+                       " - discarding"))
+        self.master_address = src
+        self.master_priority = prio
+        if p.fast_preempt:
+            takeover = now + self.skew_time()
+            if takeover < self._timers.get("down", float("inf")):
+                self._timers["down"] = takeover
+
+    def _on_down(self, now: float, when: float, out: list[Action]) -> None:
+        if self.state is not State.BACKUP:
+            return
+        out.append(Log(f"({self.name}) Receive advertisement timeout", detail=True))
+        self.want = State.MASTER
+        if self.group is not None and not self.group.can_goto_master(self):
+            # Wait for the rest of the group to want MASTER too (keepalived avoids thrashing).
+            self._timers["down"] = now + self.master_down_interval()
+            return
+        self._goto_master(now, out, reason="master down")
+        if self.group is not None:
+            self.group.member_master(now, self, out)
+
+    # ------------------------------------------------------------------ MASTER
+
+    def _goto_master(self, now: float, out: list[Action], reason: str) -> None:
+        p = self.params
+        self._timers.pop("down", None)
+        self.master_adver_int = p.advert_int
+        # Advert first, so the old master drops the addresses before our ARPs go out.
+        self._send_advert(self.effective_priority, out)
+        self._set_state(now, State.MASTER, reason, out)
+        self.want = State.MASTER
+        self.master_address = p.src
+        self.master_priority = self.effective_priority
+        self.stats.became_master += 1
+        out.append(Log(f"({self.name}) Entering MASTER STATE"))
+        out.append(Log(f"({self.name}) setting VIPs.", detail=True))
+        out.append(AddAddresses(self.name))
+        if p.garp_master_repeat > 0:
+            out.append(SendGratuitous(self.name, p.garp_master_repeat))
+            if p.garp_master_delay > 0:
+                self._timers["garp_delay"] = now + p.garp_master_delay
+        if p.garp_master_refresh > 0:
+            self._timers["garp_refresh"] = now + p.garp_master_refresh
+        out.append(Notify("INSTANCE", self.name, State.MASTER, self.effective_priority))
+        self._timers["advert"] = now + p.advert_int
+
+    def _on_advert(self, now: float, when: float, out: list[Action]) -> None:
+        if self.state is not State.MASTER:
+            return
+        self._send_advert(self.effective_priority, out)
+        nxt = when + self.params.advert_int
+        # Stay on the advert grid (no drift) unless we fell a whole interval behind.
+        self._timers["advert"] = nxt if nxt > now else now + self.params.advert_int
+
+    def _on_garp_delay(self, now: float, when: float, out: list[Action]) -> None:
+        if self.state is State.MASTER:
+            out.append(SendGratuitous(self.name, self.params.garp_master_repeat))
+
+    def _on_garp_refresh(self, now: float, when: float, out: list[Action]) -> None:
+        if self.state is State.MASTER:
+            out.append(SendGratuitous(self.name, self.params.garp_master_refresh_repeat))
+            self._timers["garp_refresh"] = now + self.params.garp_master_refresh
+
+    def _on_garp_lower(self, now: float, when: float, out: list[Action]) -> None:
+        if self.state is State.MASTER:
+            out.append(SendGratuitous(self.name, self.params.garp_lower_prio_repeat))
+
+    def _master_rx(self, now: float, adv: Advertisement, src: IPAddress, out: list[Action]) -> None:
+        p = self.params
+        prio, ours = adv.priority, self.effective_priority
+        higher_ip = _addr_gt(src, p.src)
+        if prio == PRIO_STOP:
+            # RFC 5798 6.4.3: send an ADVERTISEMENT at once, stay MASTER.
+            if self._may_answer(now):
+                self._send_advert(ours, out)
+            out.append(Log(f"({self.name}) Master received priority 0 message", detail=True))
+            return
+        better = prio > ours or (prio == ours and higher_ip)
+        if better and p.higher_prio_send_advert:
+            self._send_advert(ours, out)
+        if prio == ours and ours == PRIO_OWNER:
+            out.append(Log(f"({self.name}) CONFIGURATION ERROR: local instance and a remote "
+                           "instance are both configured as address owner, please fix - "
+                           "reducing local priority", warning=True))
+            self.base_priority = PRIO_OWNER - 1
+            self._recompute_priority(log=False, out=out)
+            ours = self.effective_priority
+            better = prio > ours or (prio == ours and higher_ip)
+        if not better:
+            election = "" if p.lower_prio_no_advert else ", forcing new election"
+            if not self._may_answer(now):
+                self.stats.lower_prio_answers_suppressed += 1
+                return
+            out.append(Log(f"({self.name}) Received advert from {src} with lower priority "
+                           f"{prio}, ours {ours}{election}"))
+            if not p.lower_prio_no_advert:
+                self._send_advert(ours, out)
+            if p.garp_lower_prio_repeat > 0:
+                out.append(SendGratuitous(self.name, p.garp_lower_prio_repeat))
+                if p.garp_lower_prio_delay > 0:
+                    self._timers["garp_lower"] = now + p.garp_lower_prio_delay
+            out.append(NotifyMasterRxLowerPri(self.name, src))
+            return
+        if prio > ours:
+            out.append(Log(f"({self.name}) Master received advert from {src} with higher "
+                           f"priority {prio}, ours {ours}"))
+        else:
+            out.append(Log(f"({self.name}) Master received advert from {src} with same "
+                           f"priority {prio} but higher IP address than ours"))
+        if p.version == 3:
+            self.master_adver_int = adv.interval / 100.0
+        self.master_address = src
+        self.master_priority = prio
+        self._leave_master(now, State.BACKUP, out, reason=f"higher priority advert from {src}")
+        if self.group is not None:
+            self.group.member_backup(now, self, out)
+
+    def _may_answer(self, now: float) -> bool:
+        # Answers to lower-priority or priority-0 adverts are rate-limited so that a flood
+        # of (valid) adverts cannot turn the daemon into an amplifier.
+        if now - self._last_lower_answer < self.params.advert_int / 4:
+            return False
+        self._last_lower_answer = now
+        return True
+
+    def _leave_master(self, now: float, new: State, out: list[Action], reason: str) -> None:
+        """Leave MASTER for BACKUP (no priority 0) or FAULT (priority 0 first)."""
+        for key in ("advert", "garp_delay", "garp_refresh", "garp_lower"):
+            self._timers.pop(key, None)
+        if new is State.FAULT:
+            out.append(Log(f"({self.name}) Entering FAULT STATE"))
+            self._send_advert(PRIO_STOP, out)
+            out.append(Log(f"({self.name}) sent 0 priority", detail=True))
+        else:
+            out.append(Log(f"({self.name}) Entering BACKUP STATE"))
+            self._preempt_until = None
+        out.append(Log(f"({self.name}) removing VIPs.", detail=True))
+        out.append(RemoveAddresses(self.name))
+        self.stats.released_master += 1
+        self._set_state(now, new, reason, out)
+        self.want = new
+        out.append(Notify("INSTANCE", self.name, new, self.effective_priority))
+        if new is State.BACKUP:
+            self._timers["down"] = now + self.master_down_interval()
+
+    # ------------------------------------------------------------------ FAULT and tracking
+
+    def _apply_tracking(self, now: float, out: list[Action]) -> None:
+        was_faulty = bool(self.fault_reasons) or self.init_pending
+        old_prio = self.effective_priority
+        old_mdi = self.master_down_interval()
+        self._recompute_priority(log=True, out=out)
+        faulty = bool(self.fault_reasons) or self.init_pending
+        moved = self.effective_priority != old_prio
+        if self.state is State.BACKUP and moved and "down" in self._timers:
+            # keepalived moves the running down timer by the change in skew.
+            self._timers["down"] += self.master_down_interval() - old_mdi
+        if self.state in (State.INIT, State.STOP):
+            return
+        if faulty and not was_faulty and self.state is not State.FAULT:
+            self.enter_fault(now, out)
+            if self.group is not None:
+                self.group.member_fault(now, self, out)
+        elif not faulty and (was_faulty or self.state is State.FAULT):
+            if self.group is not None:
+                self.group.member_fault_cleared(now, self, out)
+            else:
+                self.leave_fault(now, out)
+
+    def enter_fault(self, now: float, out: list[Action]) -> None:
+        if self.state is State.MASTER:
+            self._leave_master(now, State.FAULT, out, reason=", ".join(self.fault_reasons))
+        elif self.state is not State.FAULT:
+            out.append(Log(f"({self.name}) Entering FAULT STATE"))
+            self._timers.pop("down", None)
+            self._set_state(now, State.FAULT, ", ".join(self.fault_reasons) or "fault", out)
+            self.want = State.FAULT
+            out.append(Notify("INSTANCE", self.name, State.FAULT, self.effective_priority))
+
+    def leave_fault(self, now: float, out: list[Action]) -> None:
+        """Back from FAULT (or a group's forced FAULT): BACKUP, or MASTER for the owner."""
+        if self.state is not State.FAULT:
+            return
+        self.master_adver_int = self.params.advert_int
+        if self.base_priority == PRIO_OWNER and self.params.want_master:
+            self._goto_master(now, out, reason="fault cleared (address owner)")
+            return
+        out.append(Log(f"({self.name}) Entering BACKUP STATE"))
+        self._set_state(now, State.BACKUP, "fault cleared", out)
+        self.want = State.BACKUP
+        self._preempt_until = None
+        out.append(Notify("INSTANCE", self.name, State.BACKUP, self.effective_priority))
+        self._timers["down"] = now + self.master_down_interval()
+
+    def force_backup(self, now: float, out: list[Action]) -> None:
+        """A sync group moves this member to BACKUP."""
+        if self.state is State.MASTER:
+            self._leave_master(now, State.BACKUP, out, reason="sync group")
+        elif self.state is State.FAULT and not self.fault_reasons and not self.init_pending:
+            self.leave_fault(now, out)
+
+    def force_master(self, now: float, out: list[Action]) -> None:
+        """A sync group moves this member to MASTER."""
+        if self.state is State.BACKUP:
+            self._goto_master(now, out, reason="sync group")
+
+    def _recompute_priority(self, *, log: bool, out: list[Action]) -> None:
+        faults: list[str] = []
+        init_pending = False
+        total = self.base_priority
+        for spec in self.params.trackers:
+            value = self.tracker_values.get(spec.key)
+            delta = _contribution(spec, value)
+            if delta is _FAULT:
+                faults.append(spec.key)
+            elif delta is _INIT:
+                init_pending = True
+            else:
+                assert isinstance(delta, int)
+                total += delta
+        self.fault_reasons = faults
+        self.init_pending = init_pending
+        if self.priority_override is not None:
+            new = self.priority_override
+        elif self.base_priority == PRIO_OWNER:
+            new = PRIO_OWNER
+        else:
+            new = max(1, min(PRIO_OWNER - 1, total))
+        if new != self.effective_priority:
+            if log:
+                out.append(Log(f"({self.name}) Changing effective priority from "
+                               f"{self.effective_priority} to {new}"))
+            self.effective_priority = new
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_state(self, now: float, new: State, reason: str, out: list[Action]) -> None:
+        old = self.state
+        if old is new:
+            return
+        self.state = new
+        self.state_since = now
+        self.stats.transitions += 1
+        out.append(Transition(self.name, old, new, self.effective_priority, reason))
+
+    def _send_advert(self, priority: int, out: list[Action]) -> None:
+        packets = self._advert_cache.get(priority)
+        if packets is None:
+            p = self.params
+            adv = Advertisement(
+                version=p.version, vrid=p.vrid, priority=priority, interval=p.advert_units(),
+                addresses=p.addresses, auth_type=p.auth_type,
+                auth_data=packet.pass_auth_data(p.auth_pass)
+                if p.auth_type == packet.AUTH_PASS else b"",
+            )
+            packets = tuple(
+                (dst, packet.encode(adv, p.src, dst, checksum_as_v2=p.checksum_as_v2))
+                for dst in p.destinations
+            )
+            if len(self._advert_cache) > 8:
+                self._advert_cache.clear()
+            self._advert_cache[priority] = packets
+        self.stats.adverts_sent += 1
+        if priority == PRIO_STOP:
+            self.stats.priority_zero_sent += 1
+        out.append(SendAdvert(self.name, priority, packets))
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_FAULT = _Marker("FAULT")
+_INIT = _Marker("INIT")
+
+
+def _contribution(spec: TrackerSpec, value: bool | int | None) -> int | _Marker:
+    """A tracker's effect on priority, as keepalived's vrrp_track.c computes it.
+
+    Scripts, interfaces and processes: weight 0 means FAULT when failing (or, reversed, when
+    succeeding); a positive weight is added while succeeding, a negative one while failing;
+    ``reverse`` flips the sign. Files: the value times the weight, -254 or below is FAULT.
+    """
+    mult = -1 if spec.reverse else 1
+    if spec.kind is TrackerKind.FILE:
+        if value is None:
+            return 0
+        number = int(value)
+        if spec.weight == 0:
+            return _FAULT if (number != 0) == (mult == 1) else 0
+        status = number * spec.weight * mult
+        return _FAULT if status <= -254 else min(status, 253)
+    if value is None:
+        # A weight-0 script that has not reported yet keeps the instance from coming up.
+        return _INIT if spec.weight == 0 and spec.kind is TrackerKind.SCRIPT else 0
+    ok = bool(value)
+    if spec.weight == 0:
+        return _FAULT if ok != (mult == 1) else 0
+    if ok:
+        return spec.weight * mult if spec.weight > 0 else 0
+    return spec.weight * mult if spec.weight < 0 else 0
+
+
+def _addr_gt(a: IPAddress, b: IPAddress) -> bool:
+    return a.version == b.version and int(a) > int(b)
+
+
+class SyncGroup:
+    """A ``vrrp_sync_group``: members move to MASTER, BACKUP and FAULT together."""
+
+    def __init__(self, name: str, members: list[VirtualRouter]) -> None:
+        self.name = name
+        self.members = members
+        self.state = State.BACKUP
+        for m in members:
+            m.group = self
+
+    def _notify(self, new: State, out: list[Action]) -> None:
+        if self.state is new:
+            return
+        self.state = new
+        out.append(Notify("GROUP", self.name, new, 0))
+
+    def can_goto_master(self, who: VirtualRouter) -> bool:
+        if self.state is State.MASTER:
+            return True
+        return all(m is who or m.want is State.MASTER or m.state is State.MASTER
+                   for m in self.members)
+
+    def member_master(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
+        if self.state is State.MASTER:
+            return
+        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to MASTER state"))
+        for m in self.members:
+            if m is not who:
+                m.want = State.MASTER
+                m.force_master(now, out)
+        self._notify(State.MASTER, out)
+
+    def member_backup(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
+        if self.state is State.BACKUP:
+            return
+        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to BACKUP state"))
+        for m in self.members:
+            if m is not who and m.state is not State.BACKUP:
+                m.want = State.BACKUP
+                m.force_backup(now, out)
+        self._notify(State.BACKUP, out)
+
+    def member_fault(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
+        if self.state is State.FAULT:
+            return
+        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to FAULT state"))
+        for m in self.members:
+            if m is not who and m.state in (State.MASTER, State.BACKUP):
+                m.enter_fault(now, out)
+        self._notify(State.FAULT, out)
+
+    def member_fault_cleared(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
+        if any(m.fault_reasons or m.init_pending for m in self.members):
+            return
+        for m in self.members:
+            m.leave_fault(now, out)
+        self._notify(State.BACKUP, out)
+
+
+def tracker_values_view(router: VirtualRouter) -> Mapping[str, bool | int | None]:
+    """Read-only view of a router's tracker values (for status)."""
+    return dict(router.tracker_values)
