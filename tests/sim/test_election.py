@@ -7,7 +7,6 @@ import pytest
 from pykeepalived.core.actions import State
 from pykeepalived.core.router import master_down_interval, skew_time
 from pykeepalived.testing.simnet import SimNetwork
-
 from tests.sim.simlib import cluster, params
 
 
