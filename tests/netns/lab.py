@@ -40,7 +40,9 @@ from pykeepalived.net.netlink import (
     parse_rtnl_events,
 )
 from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.packet_socket import PacketSocket
 
+MARKER_ETHERTYPE = 0x88B5  # IEEE local experimental: never confused with real traffic
 PREFIX_RE = re.compile(r"^pk(\d+)x[0-9a-f]{4}-")
 NETNS_DIR = Path("/run/netns")
 
@@ -178,27 +180,44 @@ class Capture:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 5.0) -> Capture:
+        bpf = f"({self.bpf}) or ether proto {MARKER_ETHERTYPE:#x}" if self.bpf else ""
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.bridge_ns, "dumpcap", "-q", "-i", "br0", "-P",
-             "-w", str(self.path), *(["-f", self.bpf] if self.bpf else [])],
+             "-w", str(self.path), *(["-f", bpf] if bpf else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.lab.processes.append(self.proc)
-        deadline = time.monotonic() + timeout
-        # dumpcap writes the pcap header once the capture is live.
-        while time.monotonic() < deadline:
-            if self.path.exists() and self.path.stat().st_size > 0:
-                time.sleep(0.05)
-                return self
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"dumpcap exited: {err}")
-            time.sleep(0.02)
-        raise RuntimeError("dumpcap did not start")
+        # The pcap header appears before the capture is live, so inject marker frames on the
+        # bridge until one lands in the file: from then on nothing sent is missed.
+        if not self._push_markers(64, timeout):
+            raise RuntimeError("dumpcap did not start")
+        return self
+
+    def _push_markers(self, size_above: int, timeout: float) -> bool:
+        """Send marker frames until the file exceeds ``size_above`` bytes.
+
+        libpcap hands packets over in blocks (TPACKET_V3), so a packet is only on disk once a
+        later block has been written; markers force that at start and again before stopping.
+        """
+        assert self.proc is not None
+        marker = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\xfe" + MARKER_ETHERTYPE.to_bytes(2, "big")
+        marker += b"pykeepalived-capture-marker".ljust(46, b"\x00")
+        with PacketSocket.open("br0", netns=self.lab.bridge_ns) as tx:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"dumpcap exited: {err}")
+                tx.send_frame(marker)
+                time.sleep(0.03)
+                if self.path.exists() and self.path.stat().st_size > size_above:
+                    return True
+        return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            time.sleep(0.1)  # let the last frames reach the file
+            with contextlib.suppress(Exception):
+                self._push_markers(self.path.stat().st_size, 5.0)
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=5)
@@ -214,8 +233,8 @@ class Capture:
 
     def fields(self, fields: Sequence[str], display_filter: str = "") -> list[dict[str, str]]:
         argv = ["tshark", "-n", "-r", str(self.path), "-T", "fields", "-E", "separator=\t"]
-        if display_filter:
-            argv += ["-Y", display_filter]
+        not_marker = f"eth.type != {MARKER_ETHERTYPE:#x}"
+        argv += ["-Y", f"({display_filter}) && {not_marker}" if display_filter else not_marker]
         for f in fields:
             argv += ["-e", f]
         out = _run(argv)

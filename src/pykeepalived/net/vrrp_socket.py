@@ -1,0 +1,379 @@
+"""Raw IP protocol-112 sockets that put VRRP messages on the wire the way keepalived does.
+
+One socket per (interface, address family). The core hands over a VRRP message (from the VRRP
+header on, checksum included) and a destination; the kernel adds the IP header. What the wire
+must look like (``tests/vectors``): TTL / hop limit 255 (RFC 5798 5.1.1.3, receivers drop
+anything else), TOS / traffic class 0xc0 (network control), DF clear, source = the interface's
+primary IPv4 address or its IPv6 link-local address unless configured otherwise.
+
+How that is obtained:
+
+- ``SO_BINDTODEVICE`` ties sending and receiving to the interface;
+- the source address is passed per packet with ``IP_PKTINFO`` / ``IPV6_PKTINFO`` rather than
+  with ``bind()``, because a raw socket bound to a unicast address stops receiving packets sent
+  to the multicast group;
+- ``IP_MTU_DISCOVER = IP_PMTUDISC_DONT`` clears DF; multicast loop is off so a router never
+  hears its own adverts;
+- ``IP_MULTICAST_ALL`` is off so only the groups joined on this socket are delivered.
+
+Receiving: IPv4 raw sockets hand over the IP header, which is parsed for source, destination and
+TTL and stripped; IPv6 ones do not, so hop limit and destination come from ancillary data
+(``IPV6_RECVHOPLIMIT``, ``IPV6_RECVPKTINFO``). Send errors caused by the network (link down,
+no buffer space, unreachable) are counted and reported as ``False``: a downed link must not
+take the daemon with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.net.netns import run_in_netns
+
+IPAddress = IPv4Address | IPv6Address
+
+IPPROTO_VRRP = 112
+VRRP_GROUP_V4 = IPv4Address("224.0.0.18")
+VRRP_GROUP_V6 = IPv6Address("ff02::12")
+VRRP_TOS = 0xC0
+VRRP_TTL = 255
+
+# Linux values Python's socket module does not export.
+IP_TOS = 1
+IP_TTL = 2
+IP_PKTINFO = 8
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+IP_MULTICAST_ALL = 49
+IPV6_MULTICAST_ALL = 29
+SO_ATTACH_FILTER = 26
+SO_DETACH_FILTER = 27
+SKF_NET_OFF = -0x100000
+
+# Errors that mean "the network is not there right now", not "the program is wrong".
+TRANSIENT_SEND_ERRORS = frozenset(
+    {
+        errno.ENOBUFS,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENXIO,
+        errno.ENODEV,
+        errno.EADDRNOTAVAIL,
+        errno.EAGAIN,
+        errno.EPERM,  # a firewall drop in the output path
+        errno.EINVAL,  # source address vanished with the interface
+    }
+)
+
+
+class VrrpSocketError(PyKeepalivedError):
+    """Opening or configuring the socket failed (bad interface, no permission)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    src: IPAddress
+    dst: IPAddress
+    ttl: int
+    payload: bytes  # the VRRP message, from the VRRP header on
+    ifindex: int
+
+
+def _sockaddr_in_ifindex(ifname: str) -> int:
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError as exc:
+        raise VrrpSocketError(f"no interface {ifname!r}") from exc
+
+
+def _interface_addresses(ifname: str, family: int) -> list[IPAddress]:
+    """Addresses of ``ifname`` in the current namespace, primary first (via pyroute2)."""
+    from pyroute2 import IPRoute  # local: only needed when the caller gives no source
+
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)
+        if not index:
+            return []
+        found: list[IPAddress] = []
+        for msg in ipr.get_addr(index=index[0], family=family):
+            addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if addr is None:
+                continue
+            if family == socket.AF_INET and msg["flags"] & 0x01:  # IFA_F_SECONDARY
+                continue
+            found.append(ip_address(addr))
+        return found
+
+
+def default_source(ifname: str, family: int) -> IPAddress | None:
+    """keepalived's default advert source: primary IPv4, or the first IPv6 link-local address."""
+    addrs = _interface_addresses(ifname, family)
+    if family == socket.AF_INET6:
+        addrs = [a for a in addrs if a.is_link_local]
+    return addrs[0] if addrs else None
+
+
+def vrrp_filter(family: int = socket.AF_INET) -> bytes:
+    """Classic BPF: accept only hop limit 255 and VRRP version 2 or 3, drop the rest in-kernel.
+
+    A flood of forged or routed packets then costs no Python time at all. IPv4 raw sockets see
+    the packet from the IP header on; IPv6 ones from the VRRP header on, with the IPv6 header
+    reachable through the SKF_NET_OFF base.
+    """
+    ld_b_abs, ldx_msh, ld_b_ind = 0x30, 0xB1, 0x50
+    jeq_k, and_k, ret_k = 0x15, 0x54, 0x06
+    accept, drop = 0xFFFF, 0
+    if family == socket.AF_INET:
+        ttl = (ld_b_abs, 0, 0, 8)
+        version = [(ldx_msh, 0, 0, 0), (ld_b_ind, 0, 0, 0)]
+    else:
+        ttl = (ld_b_abs, 0, 0, (SKF_NET_OFF + 7) & 0xFFFFFFFF)
+        version = [(ld_b_abs, 0, 0, 0)]
+    prog = [
+        ttl,
+        (jeq_k, 0, 0, VRRP_TTL),  # jf patched below
+        *version,
+        (and_k, 0, 0, 0xF0),
+        (jeq_k, 0, 0, 0x20),  # jt patched
+        (jeq_k, 0, 0, 0x30),  # jt/jf patched
+        (ret_k, 0, 0, drop),
+        (ret_k, 0, 0, accept),
+    ]
+    n = len(prog)
+    drop_at, accept_at = n - 2, n - 1
+    code, _, _, k = prog[1]
+    prog[1] = (code, 0, drop_at - 2, k)
+    code, _, _, k = prog[n - 4]
+    prog[n - 4] = (code, accept_at - (n - 4) - 1, 0, k)
+    code, _, _, k = prog[n - 3]
+    prog[n - 3] = (code, accept_at - (n - 3) - 1, drop_at - (n - 3) - 1, k)
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+class VrrpSocket:
+    """A non-blocking raw VRRP socket on one interface; register ``fileno()`` with add_reader."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        family: int,
+        ifname: str,
+        ifindex: int,
+        src: IPAddress | None,
+        group: IPAddress | None,
+    ) -> None:
+        self._sock = sock
+        self.family = family
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.src = src
+        self.group = group
+        self.sent = 0
+        self.send_errors = 0
+        self.last_send_errno = 0
+        self.dropped_malformed = 0
+
+    @classmethod
+    def open(
+        cls,
+        family: int,
+        ifname: str,
+        *,
+        src: IPAddress | None = None,
+        group: IPAddress | None = None,
+        join_group: bool = True,
+        netns: str | None = None,
+    ) -> VrrpSocket:
+        """Open, configure and (unless ``join_group`` is False) join ``group`` on ``ifname``.
+
+        ``src`` None selects keepalived's default source (see :func:`default_source`); it may
+        still be None when the interface has no usable address yet (then the kernel chooses).
+        ``group`` None means the VRRP group of the family; unicast peers just never use it.
+        """
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            raise ValueError("family must be AF_INET or AF_INET6")
+        the_group = group or (VRRP_GROUP_V4 if family == socket.AF_INET else VRRP_GROUP_V6)
+
+        def make() -> VrrpSocket:
+            ifindex = _sockaddr_in_ifindex(ifname)
+            source = src if src is not None else default_source(ifname, family)
+            sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
+            try:
+                cls._configure(sock, family, ifname, ifindex, the_group, join_group)
+            except OSError as exc:
+                sock.close()
+                raise VrrpSocketError(f"configuring VRRP socket on {ifname}: {exc}") from exc
+            return cls(sock, family, ifname, ifindex, source, the_group)
+
+        return run_in_netns(netns, make)
+
+    @staticmethod
+    def _configure(
+        sock: socket.socket,
+        family: int,
+        ifname: str,
+        ifindex: int,
+        group: IPAddress,
+        join_group: bool,
+    ) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        if family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_IP, IP_TOS, VRRP_TOS)
+            sock.setsockopt(socket.IPPROTO_IP, IP_TTL, VRRP_TTL)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            mreqn = group.packed + b"\x00" * 4 + struct.pack("=i", ifindex)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            if join_group:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, VRRP_TOS)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            if join_group:
+                mreq = group.packed + struct.pack("=I", ifindex)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        sock.setblocking(False)
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> VrrpSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def source_address(self) -> IPAddress | None:
+        """The address adverts leave from: what the core must use in the v3 pseudo-header."""
+        return self.src
+
+    def set_source(self, src: IPAddress | None) -> None:
+        """Change the source (the interface's address changed, or config reload)."""
+        self.src = src
+
+    def attach_filter(self, program: bytes | None = None) -> None:
+        """Install the in-kernel flood filter (:func:`vrrp_filter` by default)."""
+        prog = program if program is not None else vrrp_filter(self.family)
+        import ctypes
+
+        buf = ctypes.create_string_buffer(prog)
+        fprog = struct.pack("HL", len(prog) // 8, ctypes.addressof(buf))
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+    def detach_filter(self) -> None:
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def send(self, vrrp_message: bytes, dst: IPAddress | None = None) -> bool:
+        """Send one VRRP message to ``dst`` (the group when None); False if the network refused."""
+        target = dst if dst is not None else self.group
+        assert target is not None
+        if self.family == socket.AF_INET:
+            spec = self.src.packed if isinstance(self.src, IPv4Address) else b"\x00" * 4
+            pktinfo = struct.pack("=i4s4s", self.ifindex, spec, b"\x00" * 4)
+            cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)]
+            address: tuple[str, int] | tuple[str, int, int, int] = (str(target), 0)
+        else:
+            source = self.src.packed if isinstance(self.src, IPv6Address) else b"\x00" * 16
+            pktinfo = source + struct.pack("=I", self.ifindex)
+            cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
+            scope = self.ifindex if target.is_link_local or target.is_multicast else 0
+            address = (str(target), 0, 0, scope)
+        try:
+            self._sock.sendmsg([vrrp_message], cmsg, 0, address)
+        except OSError as exc:
+            if exc.errno in TRANSIENT_SEND_ERRORS:
+                self.send_errors += 1
+                self.last_send_errno = exc.errno or 0
+                return False
+            raise
+        self.sent += 1
+        return True
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def recv_batch(self, max_packets: int = 64) -> list[Received]:
+        """Everything queued, up to ``max_packets``; never blocks. Malformed input is counted."""
+        out: list[Received] = []
+        for _ in range(max_packets):
+            try:
+                data, ancdata, _flags, addr = self._sock.recvmsg(65535, 256)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno in (errno.ENOBUFS, errno.ENETDOWN):
+                    continue
+                raise
+            received = (
+                self._parse_v4(data, ancdata)
+                if self.family == socket.AF_INET
+                else self._parse_v6(data, ancdata, addr)
+            )
+            if received is None:
+                self.dropped_malformed += 1
+            else:
+                out.append(received)
+        return out
+
+    def _parse_v4(self, data: bytes, ancdata: list[tuple[int, int, bytes]]) -> Received | None:
+        if len(data) < 20 or data[0] >> 4 != 4:
+            return None
+        ihl = (data[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", data, 2)[0]
+        if ihl < 20 or len(data) < ihl or total > len(data):
+            return None
+        ifindex = self.ifindex
+        for level, kind, value in ancdata:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+                ifindex = struct.unpack_from("=i", value)[0]
+        return Received(
+            src=IPv4Address(data[12:16]),
+            dst=IPv4Address(data[16:20]),
+            ttl=data[8],
+            payload=data[ihl:total],
+            ifindex=ifindex,
+        )
+
+    def _parse_v6(
+        self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...]
+    ) -> Received | None:
+        hop_limit = -1
+        dst: IPv6Address | None = None
+        ifindex = self.ifindex
+        for level, kind, value in ancdata:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                hop_limit = struct.unpack_from("=i", value)[0]
+            elif kind == socket.IPV6_PKTINFO and len(value) >= 20:
+                dst = IPv6Address(value[:16])
+                ifindex = struct.unpack_from("=I", value, 16)[0]
+        if dst is None or hop_limit < 0:
+            return None
+        src = IPv6Address(addr[0].split("%", 1)[0])
+        return Received(src=src, dst=dst, ttl=hop_limit, payload=data, ifindex=ifindex)
