@@ -599,7 +599,11 @@ class Builder:
                                         f"state must be MASTER or BACKUP, got '{raw}'")
             elif k == "interface":
                 val = v.string(s)
-                if val is not None:
+                if val == "lo":
+                    # VRRP needs multicast on a real link; keepalived refuses the loopback.
+                    v.diags.mistake(s.loc, f"({name}) cannot use a loopback interface (lo) for "
+                                    "vrrp - ignoring")
+                elif val is not None:
                     self.check_interface(val, s.args[0].loc, f"vrrp_instance {name}")
             elif k == "virtual_router_id" or k == "priority":
                 val = v.integer(s, 1, 255)

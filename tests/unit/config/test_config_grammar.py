@@ -223,7 +223,7 @@ def test_full_test_config_loads() -> None:
     assert vi1.auth_pass == "secret12"
     assert vi1.garp_master_delay == 3 and vi1.garp_master_repeat == 2
     assert vi1.garp_lower_prio_delay == 3
-    assert vi1.virtual_ipaddresses[0].label == "lo:1"
+    assert vi1.virtual_ipaddresses[0].label == "eth0:1"
     assert vi1.virtual_ipaddresses_excluded[0].address == ipaddress.ip_interface("2001:db8::10/64")
     assert vi1.track_scripts[0].weight == -30
     vi6 = r.config.instance("VI_6")
