@@ -27,6 +27,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -271,15 +272,51 @@ def read_sysctl(path: str, *, netns: str | None = None) -> str:
     return run_in_netns(netns, read)
 
 
+class _WorkerBound:
+    """Runs every call on one pyroute2 object in a private thread.
+
+    pyroute2 0.9's synchronous ``IPRoute`` drives an asyncio loop of its own and refuses to run
+    inside a thread whose loop is already running (``This event loop is already running``), which
+    is exactly where the daemon calls it from. Each call is a sub-millisecond netlink round trip,
+    so handing it to a worker thread and waiting is cheap and keeps the API synchronous.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtnl")
+        self._obj = self._pool.submit(factory).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            def run() -> Any:
+                result = getattr(self._obj, name)(*args, **kwargs)
+                # Generators read the socket lazily: drain them in the worker thread.
+                if isinstance(result, Iterator):
+                    return list(result)
+                return result
+
+            return self._pool.submit(run).result()
+
+        return call
+
+    def shutdown(self) -> None:
+        try:
+            self._pool.submit(self._obj.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 class Netlink:
-    """Synchronous rtnetlink requests in one namespace (the current one when ``netns`` is None)."""
+    """Synchronous rtnetlink requests in one namespace (the current one when ``netns`` is None).
+
+    Safe to call from inside a running asyncio loop (see :class:`_WorkerBound`).
+    """
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
-        self._ipr = IPRoute(netns=netns) if netns else IPRoute()
+        self._ipr = _WorkerBound(lambda: IPRoute(netns=netns) if netns else IPRoute())
 
     def close(self) -> None:
-        self._ipr.close()
+        self._ipr.shutdown()
 
     def __enter__(self) -> Netlink:
         return self
@@ -468,10 +505,9 @@ class Netlink:
             kwargs["table"] = spec.table
         if spec.scope is not None:
             kwargs["scope"] = _scope(spec.scope)
-        if spec.proto is not None:
-            kwargs["proto"] = (
-                spec.proto if isinstance(spec.proto, int) else ROUTE_PROTOCOLS[spec.proto]
-            )
+        # Like ``ip route add``, default to proto boot (pyroute2 would say static).
+        proto = spec.proto if spec.proto is not None else "boot"
+        kwargs["proto"] = proto if isinstance(proto, int) else ROUTE_PROTOCOLS[proto]
         return kwargs
 
     def add_route(self, spec: RouteSpec, *, replace: bool = False) -> bool:
