@@ -1,4 +1,4 @@
-"""rtnetlink against the real kernel: VIPs with lifetimes, attributes, routes, rules, VMAC, events."""
+"""rtnetlink against the real kernel: VIP lifetimes and attributes, routes, rules, VMAC, events."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_label_scope_brd_and_peer_land(lab: Lab) -> None:
     assert vip.secondary
     assert vip.broadcast == IPv4Address("192.0.2.255")
     assert by_ip[IPv4Address("198.51.100.7")].scope == 254
-    assert by_ip[IPv4Address("198.51.100.201")].peer == IPv4Address("198.51.100.2")
+    assert by_ip[IPv4Address("198.51.100.201")].peer == IPv4Address("198.51.100.202")
     shown = node.exec(["ip", "-4", "addr", "show", "dev", "eth0"]).stdout
     assert "192.0.2.100/24 brd 192.0.2.255 scope global secondary eth0:vip" in shown
     assert "198.51.100.7/28 scope host eth0:h" in shown
