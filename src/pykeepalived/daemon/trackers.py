@@ -472,9 +472,8 @@ class ProcessTracker:
             self._report(state, now_up)
         elif state.pending != now_up:
             self._cancel_timer(state)
-            assert self._loop is not None
             state.pending = now_up
-            state.timer = self._loop.call_later(delay, self._delay_expired, state)
+            state.timer = asyncio.get_running_loop().call_later(delay, self._delay_expired, state)
 
     def _delay_expired(self, state: _ProcessState) -> None:
         state.timer = None
