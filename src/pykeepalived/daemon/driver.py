@@ -1,0 +1,763 @@
+"""The asyncio driver: runs the pure core against the real kernel.
+
+One event loop owns everything that does I/O: raw VRRP sockets, netlink, packet sockets for
+gratuitous ARP / unsolicited NA, script and notify subprocesses, signals. After every input
+(a datagram, a tracker change, a signal) the driver hands the input to the core's
+:class:`~pykeepalived.core.node.Node`, carries out the returned actions in order, and re-arms
+its single protocol timer at the node's next deadline.
+
+Crash-safe VIPs: every VIP is added with a kernel address lifetime (``vip_lifetime``, a few
+seconds) that a MASTER renews well before it runs out. A daemon that is SIGKILLed or hangs
+therefore loses its VIPs by itself instead of holding them beside the new master forever. With
+``-V`` (keep VIPs on stop) addresses are permanent, as keepalived's are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, IPv6Interface, ip_address
+
+from pykeepalived.config import load_config
+from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
+from pykeepalived.core import frames
+from pykeepalived.core import packet as vrrp_packet
+from pykeepalived.core.actions import (
+    Action,
+    AddAddresses,
+    IPAddress,
+    Log,
+    Notify,
+    NotifyMasterRxLowerPri,
+    RemoveAddresses,
+    SendAdvert,
+    SendGratuitous,
+    State,
+    Transition,
+)
+from pykeepalived.core.node import Node
+from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+from pykeepalived.daemon.log import EventLog
+from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
+from pykeepalived.daemon.scripts import RunAs, ScriptSpec, ScriptTracker
+from pykeepalived.daemon.sdnotify import SystemdNotifier
+from pykeepalived.daemon.security import (
+    ScriptCheck,
+    check_script,
+    resolve_script_user,
+    security_violation_message,
+)
+from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.net.netlink import LinkMonitor, Netlink, NetlinkOpError
+from pykeepalived.net.packet_socket import PacketSocket
+from pykeepalived.net.vrrp_socket import VrrpSocket
+
+DEFAULT_VIP_LIFETIME = 4.0
+MAX_READS_PER_PASS = 64
+INFINITY = float("inf")
+
+
+class DaemonError(PyKeepalivedError):
+    """The daemon cannot start (bad configuration, missing privileges)."""
+
+
+@dataclass
+class InstanceRuntime:
+    """Kernel-side facts of one instance: where its VIPs go and how to reach its peers."""
+
+    cfg: VrrpInstance
+    params: RouterParams
+    base_if: str
+    vip_if: str
+    family: int
+    notify: NotifySpec
+    vmac_created: bool = False
+    holding: bool = False
+    installed: list[tuple[int, VirtualIP]] = field(default_factory=list)
+
+
+def _ip(value: object) -> IPAddress:
+    addr = ip_address(str(value))
+    assert isinstance(addr, (IPv4Address, IPv6Address))
+    return addr
+
+
+class Daemon:
+    """One pykeepalived process: configuration, the core node, and all its I/O."""
+
+    def __init__(
+        self,
+        options: argparse.Namespace,
+        log: EventLog,
+        *,
+        vip_lifetime: float | None = DEFAULT_VIP_LIFETIME,
+    ) -> None:
+        self.options = options
+        self.log = log
+        self.vip_lifetime = None if getattr(options, "dont_release_vrrp", False) else vip_lifetime
+        self.fast_preempt = not getattr(options, "no_fast_preempt", False)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.netlink = Netlink()
+        self.config: KeepalivedConfig | None = None
+        self.node: Node | None = None
+        self.instances: dict[str, InstanceRuntime] = {}
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.packet_sockets: dict[str, PacketSocket] = {}
+        self.scripts: dict[str, ScriptTracker] = {}
+        self.group_notify: dict[str, NotifySpec] = {}
+        self.notifier: Notifier | None = None
+        self.link_monitor: LinkMonitor | None = None
+        self.sd = SystemdNotifier()
+        self._timer: asyncio.TimerHandle | None = None
+        self._renew_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._reload_requested = False
+        self.started_at = time.time()
+        self.on_transition: list[Callable[[Transition], None]] = []
+        self._scripts_disabled = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load(self) -> KeepalivedConfig:
+        result = load_config(self.options.config_file, config_id=self.options.config_id)
+        for diag in result.diagnostics:
+            self.log.event(str(diag))
+        if result.config is None or not result.ok:
+            raise DaemonError(f"configuration {self.options.config_file} has errors")
+        return result.config
+
+    async def run(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        self.config = self.load()
+        self._install_signals()
+        await self._start(self.config)
+        self.sd.ready(self._status_line())
+        await self._stop.wait()
+        self.sd.stopping()
+        await self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        assert self.loop is not None
+        self.loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        self.loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        self.loop.add_signal_handler(signal.SIGUSR1, self._dump_data)
+        self.loop.add_signal_handler(signal.SIGUSR2, self._dump_stats)
+
+    async def _start(self, config: KeepalivedConfig) -> None:
+        assert self.loop is not None
+        g = config.global_defs
+        script_uid, script_gid = self._script_user(config)
+        default_run_as = RunAs(uid=script_uid, gid=script_gid) if script_uid != 0 else None
+        fifos = []
+        for path, reader in ((g.notify_fifo, g.notify_fifo_script),
+                             (g.vrrp_notify_fifo, g.vrrp_notify_fifo_script)):
+            if path:
+                fifos.append(FifoSpec(path, NotifyScript(reader) if reader else None))
+        self.notifier = Notifier(log=self.log.event, default_run_as=default_run_as, fifos=fifos)
+        await self.notifier.open()
+        self.link_monitor = LinkMonitor(on_link=self._on_link)
+        self.link_monitor.start(self.loop)
+        self._build(config, script_uid)
+        self._start_scripts(config, script_uid)
+        self._static_setup(config)
+        for inst in self.instances.values():
+            self._open_sockets(inst)
+        assert self.node is not None
+        now = self.loop.time()
+        for rt in self.instances.values():
+            self._initial_trackers(rt, now)
+        self._execute(self.node.start(now))
+        self._rearm()
+        self._renew_task = self.loop.create_task(self._renew_loop(), name="vip-renew")
+
+    def _script_user(self, config: KeepalivedConfig) -> tuple[int, int]:
+        g = config.global_defs
+        try:
+            user = resolve_script_user(g.script_user, g.script_group,
+                                       enable_script_security=g.enable_script_security,
+                                       log=self.log.event)
+        except PyKeepalivedError as exc:
+            self.log.event(str(exc))
+            self._scripts_disabled = True
+            return 0, 0
+        self._scripts_disabled = False
+        return user.uid, user.gid
+
+    async def _shutdown(self) -> None:
+        assert self.loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._renew_task is not None:
+            self._renew_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renew_task
+        for tracker in self.scripts.values():
+            await tracker.stop()
+        if self.node is not None:
+            self._execute(self.node.stop(self.loop.time()))
+        for rt in self.instances.values():
+            if rt.vmac_created:
+                with contextlib.suppress(PyKeepalivedError, OSError):
+                    self.netlink.remove_vmac(rt.vip_if)
+        if self.link_monitor is not None:
+            self.link_monitor.stop()
+        for sock in self.sockets.values():
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        for psock in self.packet_sockets.values():
+            psock.close()
+        if self.notifier is not None:
+            await self.notifier.close()
+        self.netlink.close()
+        self.log.event("Stopped")
+
+    # ------------------------------------------------------------------ configuration -> core
+
+    def _build(self, config: KeepalivedConfig, script_uid: int) -> None:
+        params: list[RouterParams] = []
+        self.instances = {}
+        for cfg in config.vrrp_instances:
+            rt = self._runtime_for(config, cfg, script_uid)
+            self.instances[cfg.name] = rt
+            params.append(rt.params)
+        groups = [(sg.name, list(sg.group)) for sg in config.sync_groups
+                  if all(m in self.instances for m in sg.group)]
+        self.group_notify = {
+            sg.name: self._notify_spec(sg.notify, sg.notify_master, sg.notify_backup,
+                                       sg.notify_fault, sg.notify_stop, None, None)
+            for sg in config.sync_groups
+        }
+        self.node = Node(params, groups)
+
+    def _runtime_for(self, config: KeepalivedConfig, cfg: VrrpInstance,
+                     script_uid: int) -> InstanceRuntime:
+        g = config.global_defs
+        base_if = cfg.interface or g.default_interface or "eth0"
+        family = socket.AF_INET6 if cfg.family == 6 else socket.AF_INET
+        vip_if = base_if
+        vmac_created = False
+        if cfg.use_vmac is not None:
+            try:
+                name = cfg.use_vmac or None
+                info = self.netlink.add_vmac(base_if, cfg.virtual_router_id, family=family,
+                                             ifname=name)
+                vip_if = info.name
+                vmac_created = True
+            except (PyKeepalivedError, OSError) as exc:
+                self.log.event(f"({cfg.name}) cannot create VMAC interface: {exc}")
+        src = self._source_for(cfg, base_if, family)
+        if cfg.unicast_peers:
+            dests: tuple[IPAddress, ...] = tuple(p.address for p in cfg.unicast_peers)
+        elif cfg.mcast_dst_ip is not None:
+            dests = (cfg.mcast_dst_ip,)
+        else:
+            dests = (g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4,)
+        trackers: list[TrackerSpec] = []
+        if not cfg.dont_track_primary:
+            trackers.append(TrackerSpec(TrackerKind.INTERFACE, base_if))
+            if vip_if != base_if:
+                trackers.append(TrackerSpec(TrackerKind.INTERFACE, vip_if))
+        for ti in cfg.track_interfaces:
+            trackers.append(TrackerSpec(TrackerKind.INTERFACE, ti.name, ti.weight, ti.reverse))
+        for ts in cfg.track_scripts:
+            script = config.vrrp_scripts.get(ts.name)
+            if script is None:
+                continue
+            weight = ts.weight if ts.weight is not None else script.weight
+            reverse = ts.reverse or (ts.weight is None and script.reverse)
+            trackers.append(TrackerSpec(TrackerKind.SCRIPT, ts.name, weight, reverse))
+        for tf in cfg.track_files:
+            fdef = config.track_files.get(tf.name)
+            if fdef is None:
+                continue
+            weight = tf.weight if tf.weight is not None else fdef.weight
+            trackers.append(TrackerSpec(TrackerKind.FILE, tf.name, weight, tf.reverse))
+        strict = cfg.strict_mode or g.vrrp_strict
+        auth_type = {None: vrrp_packet.AUTH_NONE, "PASS": vrrp_packet.AUTH_PASS,
+                     "AH": vrrp_packet.AUTH_AH}[cfg.auth_type]
+        if cfg.version == 3:
+            auth_type = vrrp_packet.AUTH_NONE
+        params = RouterParams(
+            name=cfg.name,
+            vrid=cfg.virtual_router_id,
+            priority=cfg.priority,
+            src=src,
+            addresses=tuple(v.address.ip for v in cfg.virtual_ipaddresses),
+            destinations=dests,
+            interface=base_if,
+            version=cfg.version,
+            advert_int=cfg.advert_int,
+            want_master=cfg.state == "MASTER",
+            unicast=bool(cfg.unicast_peers),
+            check_unicast_src=cfg.check_unicast_src or g.vrrp_check_unicast_src,
+            auth_type=auth_type,
+            auth_pass=(cfg.auth_pass or "").encode(),
+            nopreempt=cfg.nopreempt,
+            preempt_delay=cfg.preempt_delay,
+            lower_prio_no_advert=cfg.lower_prio_no_advert or strict,
+            higher_prio_send_advert=cfg.higher_prio_send_advert,
+            garp_master_delay=cfg.garp_master_delay,
+            garp_master_repeat=cfg.garp_master_repeat,
+            garp_master_refresh=cfg.garp_master_refresh,
+            garp_master_refresh_repeat=cfg.garp_master_refresh_repeat,
+            garp_lower_prio_delay=cfg.garp_lower_prio_delay,
+            garp_lower_prio_repeat=cfg.garp_lower_prio_repeat,
+            down_timer_adverts=cfg.down_timer_adverts,
+            skip_check_adv_addr=cfg.skip_check_adv_addr or g.vrrp_skip_check_adv_addr,
+            fast_preempt=self.fast_preempt and not strict,
+            trackers=tuple(trackers),
+        )
+        notify = self._notify_spec(cfg.notify, cfg.notify_master, cfg.notify_backup,
+                                   cfg.notify_fault, cfg.notify_stop, cfg.notify_deleted,
+                                   cfg.notify_master_rx_lower_pri)
+        return InstanceRuntime(cfg, params, base_if, vip_if, family, notify,
+                               vmac_created=vmac_created)
+
+    def _source_for(self, cfg: VrrpInstance, ifname: str, family: int) -> IPAddress:
+        explicit = cfg.unicast_src_ip or cfg.mcast_src_ip
+        if explicit is not None:
+            return explicit
+        try:
+            info = self.netlink.link(ifname)
+        except PyKeepalivedError:
+            info = None
+        if family == socket.AF_INET6:
+            if info is not None and info.ipv6_link_local is not None:
+                return info.ipv6_link_local
+            return IPv6Address("::")
+        if info is not None and info.primary_ipv4 is not None:
+            return info.primary_ipv4
+        return IPv4Address("0.0.0.0")
+
+    def _notify_spec(self, notify: str | None, master: str | None, backup: str | None,
+                     fault: str | None, stop: str | None, deleted: str | None,
+                     rx_lower: str | None) -> NotifySpec:
+        def s(cmd: str | None) -> NotifyScript | None:
+            return NotifyScript(cmd) if cmd else None
+        return NotifySpec(master=s(master), backup=s(backup), fault=s(fault), stop=s(stop),
+                          deleted=s(deleted), notify=s(notify), master_rx_lower_pri=s(rx_lower))
+
+    def _start_scripts(self, config: KeepalivedConfig, script_uid: int) -> None:
+        used = {ts.name for i in config.vrrp_instances for ts in i.track_scripts}
+        used |= {ts.name for sg in config.sync_groups for ts in sg.track_scripts}
+        g = config.global_defs
+        checks: list[ScriptCheck] = []
+        for name in sorted(used):
+            script = config.vrrp_scripts.get(name)
+            if script is None or not script.script or self._scripts_disabled:
+                continue
+            verdict = check_script(script.script, script_uid, g.enable_script_security,
+                                   log=self.log.event)
+            checks.append(verdict)
+            if not verdict.ok:
+                continue
+            spec = ScriptSpec(
+                name=name, command=script.script, interval=script.interval,
+                timeout=script.timeout, rise=script.rise, fall=script.fall,
+                weight=script.weight, reverse=script.reverse,
+                user=script.user or g.script_user, group=script.group,
+                init_fail=script.init_fail,
+            )
+            tracker = ScriptTracker(spec, self._on_script, self.log.event,
+                                    argv=list(verdict.argv) or None)
+            self.scripts[name] = tracker
+            tracker.start()
+        warning = security_violation_message(checks, g.enable_script_security)
+        if warning:
+            self.log.event(warning)
+
+    def _static_setup(self, config: KeepalivedConfig) -> None:
+        for sa in config.static_addresses:
+            self._add_vip(sa, "eth0", lifetime=None)
+
+    def _open_sockets(self, rt: InstanceRuntime) -> None:
+        assert self.loop is not None
+        key = (rt.base_if, rt.family)
+        if key in self.sockets:
+            return
+        try:
+            sock = VrrpSocket.open(
+                rt.family, rt.base_if, src=rt.params.src if not rt.params.src.is_unspecified
+                else None,
+                group=None if rt.params.unicast else rt.params.destinations[0],
+                join_group=not rt.params.unicast,
+            )
+        except PyKeepalivedError as exc:
+            self.log.event(f"({rt.cfg.name}) cannot open VRRP socket on {rt.base_if}: {exc}")
+            return
+        self.sockets[key] = sock
+        self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+
+    def _initial_trackers(self, rt: InstanceRuntime, now: float) -> None:
+        assert self.node is not None
+        router = self.node.routers[rt.cfg.name]
+        for spec in rt.params.trackers:
+            if spec.kind is TrackerKind.INTERFACE:
+                try:
+                    info = self.netlink.link(spec.name)
+                    up = info.admin_up and info.oper_up
+                except PyKeepalivedError:
+                    up = False
+                router.tracker_values[spec.key] = up
+            elif spec.kind is TrackerKind.SCRIPT and spec.name not in self.scripts:
+                # A refused or missing script never runs: keepalived treats it as not tracked.
+                router.tracker_values[spec.key] = spec.weight >= 0 or None
+
+    # ------------------------------------------------------------------ inputs
+
+    def _now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    def _on_readable(self, sock: VrrpSocket) -> None:
+        assert self.node is not None
+        try:
+            batch = sock.recv_batch(MAX_READS_PER_PASS)
+        except OSError as exc:
+            self.log.event(f"VRRP socket error on {sock.ifname}: {exc}")
+            return
+        if not batch:
+            return
+        now = self._now()
+        actions: list[Action] = []
+        for rx in batch:
+            actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
+                                              interface=sock.ifname, ttl=rx.ttl))
+        self._execute(actions)
+        self._rearm()
+
+    def _on_timer(self) -> None:
+        assert self.node is not None
+        self._timer = None
+        self._execute(self.node.handle_timer(self._now()))
+        self._rearm()
+
+    def _rearm(self) -> None:
+        assert self.loop is not None and self.node is not None
+        deadline = self.node.deadline()
+        if self._timer is not None:
+            if deadline is not None and self._timer.when() == deadline:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _tracker_input(self, key: str, value: bool | int | None) -> None:
+        if self.node is None or self.loop is None:
+            return
+        self._execute(self.node.update_tracker(self._now(), key, value))
+        self._rearm()
+
+    def _on_script(self, name: str, good: bool) -> None:
+        self._tracker_input(f"{TrackerKind.SCRIPT.value}:{name}", good)
+
+    def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
+        self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
+        self._tracker_input(f"{TrackerKind.INTERFACE.value}:{ifname}", up)
+        if up:
+            # The interface may have got its address only now.
+            for rt in self.instances.values():
+                if rt.base_if == ifname and rt.params.src.is_unspecified:
+                    src = self._source_for(rt.cfg, ifname, rt.family)
+                    if self.node is not None:
+                        self.node.routers[rt.cfg.name].update_source(src)
+
+    # ------------------------------------------------------------------ actions
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            try:
+                self._do(action)
+            except (PyKeepalivedError, OSError) as exc:
+                self.log.event(f"error carrying out {type(action).__name__}: {exc}")
+
+    def _do(self, action: Action) -> None:
+        if isinstance(action, SendAdvert):
+            rt = self.instances[action.instance]
+            sock = self.sockets.get((rt.base_if, rt.family))
+            if sock is None:
+                return
+            src = self.node.routers[action.instance].params.src if self.node else None
+            if src is not None and not src.is_unspecified:
+                sock.set_source(src)
+            for dst, data in action.packets:
+                sock.send(data, dst)
+        elif isinstance(action, Log):
+            if action.detail:
+                self.log.detail(action.message)
+            else:
+                self.log.event(action.message)
+        elif isinstance(action, AddAddresses):
+            self._add_addresses(self.instances[action.instance])
+        elif isinstance(action, RemoveAddresses):
+            self._remove_addresses(self.instances[action.instance])
+        elif isinstance(action, SendGratuitous):
+            self._send_gratuitous(self.instances[action.instance], action.count)
+        elif isinstance(action, Notify):
+            self._notify(action)
+        elif isinstance(action, NotifyMasterRxLowerPri):
+            rt = self.instances[action.instance]
+            if self.notifier is not None and rt.notify.master_rx_lower_pri is not None:
+                self.notifier.run_script(rt.notify.master_rx_lower_pri)
+        elif isinstance(action, Transition):
+            for hook in self.on_transition:
+                hook(action)
+            self.sd.status(self._status_line())
+
+    def _notify(self, action: Notify) -> None:
+        if self.notifier is None:
+            return
+        if action.kind == "GROUP":
+            spec = self.group_notify.get(action.name)
+        else:
+            spec = self.instances[action.name].notify
+        self.notifier.notify(action.kind, action.name, action.state.value,  # type: ignore[arg-type]
+                             action.priority, spec)
+
+    def _vips(self, rt: InstanceRuntime) -> list[tuple[VirtualIP, str]]:
+        out = [(v, v.dev or rt.vip_if) for v in rt.cfg.virtual_ipaddresses]
+        out += [(v, v.dev or rt.vip_if) for v in rt.cfg.virtual_ipaddresses_excluded]
+        return out
+
+    def _add_vip(self, vip: VirtualIP, ifname: str, *, lifetime: float | None) -> int | None:
+        try:
+            ifindex = self.netlink.ifindex(ifname)
+        except PyKeepalivedError as exc:
+            self.log.event(f"cannot add {vip.address}: {exc}")
+            return None
+        iface = vip.address
+        self.netlink.add_address(
+            ifindex, iface, brd=vip.brd, scope=vip.scope, label=vip.label,
+            peer=vip.peer.ip if vip.peer is not None else None, lifetime=lifetime,
+            nodad=isinstance(iface, IPv6Interface),
+        )
+        return ifindex
+
+    def _add_addresses(self, rt: InstanceRuntime) -> None:
+        rt.installed = []
+        for vip, ifname in self._vips(rt):
+            try:
+                ifindex = self._add_vip(vip, ifname, lifetime=self.vip_lifetime)
+            except NetlinkOpError as exc:
+                self.log.event(f"({rt.cfg.name}) cannot add {vip.address}: {exc}")
+                continue
+            if ifindex is not None:
+                rt.installed.append((ifindex, vip))
+        rt.holding = True
+
+    def _remove_addresses(self, rt: InstanceRuntime) -> None:
+        for ifindex, vip in rt.installed:
+            with contextlib.suppress(NetlinkOpError):
+                self.netlink.remove_address(ifindex, vip.address,
+                                            peer=vip.peer.ip if vip.peer else None)
+        rt.installed = []
+        rt.holding = False
+
+    async def _renew_loop(self) -> None:
+        """Keep the lifetimes of held VIPs topped up (crash-safe VIPs)."""
+        if self.vip_lifetime is None:
+            return
+        period = self.vip_lifetime / 4
+        while True:
+            await asyncio.sleep(period)
+            for rt in self.instances.values():
+                if not rt.holding:
+                    continue
+                for ifindex, vip in rt.installed:
+                    try:
+                        self.netlink.renew_address(ifindex, vip.address, self.vip_lifetime,
+                                                   peer=vip.peer.ip if vip.peer else None)
+                    except NetlinkOpError:
+                        # Gone (expired during a stall, or removed by hand): put it back.
+                        with contextlib.suppress(NetlinkOpError):
+                            self._add_vip(vip, self._ifname(ifindex), lifetime=self.vip_lifetime)
+
+    def _ifname(self, ifindex: int) -> str:
+        return self.netlink.link(ifindex).name
+
+    def _send_gratuitous(self, rt: InstanceRuntime, count: int) -> None:
+        for vip, ifname in self._vips(rt):
+            psock = self.packet_sockets.get(ifname)
+            if psock is None:
+                try:
+                    psock = PacketSocket.open(ifname)
+                except PyKeepalivedError as exc:
+                    self.log.event(f"({rt.cfg.name}) cannot send gratuitous ARP: {exc}")
+                    continue
+                self.packet_sockets[ifname] = psock
+            info = self.netlink.link(ifname)
+            addr = vip.address.ip
+            if isinstance(addr, IPv4Address):
+                frame = frames.build_gratuitous_arp(info.mac, addr)
+                what = "gratuitous ARPs"
+            else:
+                src = info.ipv6_link_local or addr
+                frame = frames.build_unsolicited_na(info.mac, src, addr)
+                what = "Unsolicited Neighbour Adverts"
+            self.log.detail(f"({rt.cfg.name}) Sending/queueing {what} on {ifname} for {addr}")
+            for _ in range(count):
+                psock.send_frame(frame)
+
+    # ------------------------------------------------------------------ reload, dumps
+
+    def _on_sighup(self) -> None:
+        assert self.loop is not None
+        self.loop.create_task(self.reload())
+
+    async def reload(self) -> bool:
+        """SIGHUP: validate the new configuration; keep the running one if it is broken."""
+        self.sd.reloading()
+        self.log.event("Reloading")
+        try:
+            new = self.load()
+        except DaemonError as exc:
+            self.log.event(f"Reload failed, keeping the running configuration: {exc}")
+            self.sd.ready(self._status_line())
+            return False
+        assert self.node is not None and self.config is not None
+        now = self._now()
+        old_routers = dict(self.node.routers)
+        old_instances = dict(self.instances)
+        script_uid, _ = self._script_user(new)
+        for tracker in self.scripts.values():
+            await tracker.stop()
+        self.scripts = {}
+        new_runtimes = {c.name: self._runtime_for(new, c, script_uid)
+                        for c in new.vrrp_instances}
+        actions: list[Action] = []
+        for name, router in old_routers.items():
+            kept = new_runtimes.get(name)
+            if kept is None or not _same_identity(router.params, kept.params):
+                actions.extend(router.stop(now))
+        self._execute(actions)
+        params = [rt.params for rt in new_runtimes.values()]
+        groups = [(sg.name, list(sg.group)) for sg in new.sync_groups
+                  if all(m in new_runtimes for m in sg.group)]
+        node = Node(params, groups)
+        start: list[Action] = []
+        for name, rt in new_runtimes.items():
+            old = old_routers.get(name)
+            if old is not None and _same_identity(old.params, rt.params) \
+                    and old.state is not State.STOP:
+                node.routers[name] = old
+                node._by_vrid[(rt.params.interface, rt.params.src.version, rt.params.vrid)] = old
+                start.extend(_reconfigure(old, rt.params, now))
+                rt.installed = old_instances[name].installed
+                rt.holding = old_instances[name].holding
+        self.node = node
+        self.instances = new_runtimes
+        for grp in node.groups.values():
+            grp.members = [node.routers[m.name] for m in grp.members]
+            for m in grp.members:
+                m.group = grp
+        self.config = new
+        self._start_scripts(new, script_uid)
+        for rt in new_runtimes.values():
+            self._open_sockets(rt)
+            router = node.routers[rt.cfg.name]
+            if router.state is State.INIT:
+                self._initial_trackers(rt, now)
+                start.extend(router.start(now))
+        self._execute(start)
+        self._rearm()
+        self.sd.ready(self._status_line())
+        return True
+
+    def _status_line(self) -> str:
+        if self.node is None:
+            return "starting"
+        return ", ".join(f"{n} {r.state.value} prio {r.effective_priority}"
+                         for n, r in self.node.routers.items())
+
+    def _dump_data(self) -> None:
+        path = self.config.global_defs.state_dump_file if self.config else "/tmp/keepalived.data"
+        self._write_dump(path, self._data_text())
+
+    def _dump_stats(self) -> None:
+        path = self.config.global_defs.stats_dump_file if self.config else "/tmp/keepalived.stats"
+        self._write_dump(path, self._stats_text())
+
+    def _write_dump(self, path: str, text: str) -> None:
+        # Opened without following symlinks, as keepalived does, so /tmp tricks cannot redirect.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            self.log.event(f"Unable to open {path}: {exc}")
+            return
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+
+    def _data_text(self) -> str:
+        lines = ["------< VRRP Topology >------"]
+        for name, router in (self.node.routers.items() if self.node else []):
+            rt = self.instances[name]
+            lines += [
+                f" VRRP Instance = {name}",
+                f"   State = {router.state.value}",
+                f"   Interface = {rt.base_if}",
+                f"   Virtual Router ID = {router.params.vrid}",
+                f"   Priority = {router.base_priority}",
+                f"   Effective priority = {router.effective_priority}",
+                f"   Advert interval = {router.params.advert_int} sec",
+                f"   Last transition = {router.state_since:.6f}",
+                f"   Master router = {router.master_address}",
+                f"   Master priority = {router.master_priority}",
+                "   Virtual IP = " + str(len(rt.cfg.virtual_ipaddresses)),
+            ]
+            lines += [f"     {v.address} dev {v.dev or rt.vip_if}"
+                      for v in rt.cfg.virtual_ipaddresses]
+        return "\n".join(lines) + "\n"
+
+    def _stats_text(self) -> str:
+        lines = []
+        for name, router in (self.node.routers.items() if self.node else []):
+            s = router.stats
+            lines += [
+                f"VRRP Instance: {name}",
+                "  Advertisements:",
+                f"    Received: {s.adverts_received}",
+                f"    Sent: {s.adverts_sent}",
+                f"  Became master: {s.became_master}",
+                f"  Released master: {s.released_master}",
+                "  Packet Errors:",
+            ]
+            lines += [f"    {reason.value}: {count}" for reason, count in sorted(
+                s.drops.items(), key=lambda kv: kv[0].value)]
+            lines += [
+                "  Priority Zero:",
+                f"    Received: {s.priority_zero_received}",
+                f"    Sent: {s.priority_zero_sent}",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _same_identity(a: RouterParams, b: RouterParams) -> bool:
+    """Whether a reload may keep the running router (and its state and VIPs)."""
+    keys = ("vrid", "version", "interface", "addresses", "destinations", "src", "unicast")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _reconfigure(router: VirtualRouter, params: RouterParams, now: float) -> list[Action]:
+    """Apply a reloaded configuration to a running router, keeping its state."""
+    out: list[Action] = []
+    old_values = router.tracker_values
+    router.params = params
+    router.base_priority = params.priority
+    router.tracker_values = {s.key: old_values.get(s.key) for s in params.trackers}
+    router._advert_cache.clear()
+    out.extend(router.set_priority_override(now, router.priority_override))
+    return out
+

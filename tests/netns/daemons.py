@@ -1,0 +1,176 @@
+"""Run VRRP daemons (pykeepalived or real keepalived) on lab nodes and observe them.
+
+Each daemon runs in its node's namespace with its own config, pid files and log file in the
+lab's temporary directory; it is stopped by PID (SIGTERM, or SIGKILL for crash tests). Logs are
+printed when a test fails so both daemons' view of a failure is visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.netns.lab import AddressWatcher, Lab, Node
+
+PYKEEPALIVED = [sys.executable, "-m", "pykeepalived"]
+
+
+@dataclass
+class Daemon:
+    node: Node
+    kind: str  # "py" or "ka"
+    config: Path
+    log_path: Path
+    pid_file: Path
+    vrrp_pid_file: Path
+    proc: subprocess.Popen[Any] | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def start(self) -> Daemon:
+        log = open(self.log_path, "a")  # noqa: SIM115 - closed when the process is reaped
+        common = ["-n", "-l", "-D", "-G", "-f", str(self.config), "-p", str(self.pid_file),
+                  "-r", str(self.vrrp_pid_file)]
+        if self.kind == "py":
+            argv = [*PYKEEPALIVED, *common, *self.extra]
+        else:
+            argv = ["keepalived", "-P", *common, *self.extra]
+        self.proc = self.node.popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def pids(self) -> list[int]:
+        """The daemon's own pids (keepalived has a parent and a VRRP child)."""
+        out = []
+        for path in (self.pid_file, self.vrrp_pid_file):
+            with contextlib.suppress(OSError, ValueError):
+                out.append(int(path.read_text().strip()))
+        return sorted(set(out))
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pids() and "Entering" in self.log():
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} on {self.node.name} exited:\n{self.log()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.kind} on {self.node.name} not ready:\n{self.log()}")
+
+    def kill9(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def signal(self, sig: int) -> None:
+        for pid in self.pids()[:1]:
+            os.kill(pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@dataclass
+class Cluster:
+    lab: Lab
+    daemons: dict[str, Daemon] = field(default_factory=dict)
+    watchers: dict[str, AddressWatcher] = field(default_factory=dict)
+
+    def add(self, node: Node, config_text: str, kind: str = "py",
+            extra: list[str] | None = None) -> Daemon:
+        tmp = self.lab.tmpdir
+        cfg = tmp / f"{node.name}.conf"
+        cfg.write_text(config_text)
+        d = Daemon(node, kind, cfg, tmp / f"{node.name}.log", tmp / f"{node.name}.pid",
+                   tmp / f"{node.name}-vrrp.pid", extra=list(extra or []))
+        self.daemons[node.name] = d
+        if node.name not in self.watchers:
+            self.watchers[node.name] = node.watch_addresses()
+        return d
+
+    def start_all(self) -> None:
+        for d in self.daemons.values():
+            d.start()
+        for d in self.daemons.values():
+            d.wait_ready()
+
+    def holders(self, vip: str, ifname: str = "eth0") -> list[str]:
+        out = []
+        for name, d in self.daemons.items():
+            addrs = {str(a.ip) for a in d.node.addresses(ifname)}
+            if vip.split("/")[0] in addrs:
+                out.append(name)
+        return out
+
+    def wait_single_holder(self, vip: str, timeout: float = 10.0, ifname: str = "eth0") -> str:
+        deadline = time.monotonic() + timeout
+        last: list[str] = []
+        while time.monotonic() < deadline:
+            last = self.holders(vip, ifname)
+            if len(last) == 1:
+                # and stays single for a moment (no flap in progress)
+                time.sleep(0.3)
+                again = self.holders(vip, ifname)
+                if again == last:
+                    return last[0]
+            time.sleep(0.05)
+        raise AssertionError(f"VIP {vip} held by {last}, expected exactly one\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {d.kind} on {n}:\n{d.log()[-6000:]}"
+                         for n, d in self.daemons.items())
+
+    def stop_all(self) -> None:
+        for d in self.daemons.values():
+            with contextlib.suppress(Exception):
+                d.stop()
+
+
+VRRP_INSTANCE = """
+vrrp_instance {name} {{
+    state {state}
+    interface eth0
+    virtual_router_id {vrid}
+    priority {prio}
+    advert_int {advert_int}
+{extra}
+    virtual_ipaddress {{
+        {vip}
+    }}
+{tail}
+}}
+"""
+
+
+def config(prio: int, *, vip: str = "192.0.2.100/24 dev eth0", version: int = 3,
+           advert_int: float = 0.1, state: str = "BACKUP", vrid: int = 51, name: str = "VI_1",
+           extra: str = "", tail: str = "", head: str = "") -> str:
+    glob = f"global_defs {{\n    script_user root\n    vrrp_version {version}\n}}\n"
+    inst = VRRP_INSTANCE.format(name=name, state=state, vrid=vrid, prio=prio,
+                                advert_int=advert_int, extra=extra, vip=vip, tail=tail)
+    return glob + head + inst
