@@ -66,23 +66,23 @@ class Values:
         self.diags = diags
 
     def _arg(self, st: Statement, index: int = 0) -> str | None:
-        if len(st.args) <= index:
+        if len(st.words) <= index:
             self.diags.mistake(st.loc, f"'{st.keyword}' needs a value")
             return None
-        return st.args[index].value
+        return st.words[index]
 
     def _loc(self, st: Statement, index: int = 0) -> Location:
-        return st.args[index].loc if len(st.args) > index else st.loc
+        return st.arg_loc(index)
 
     def string(self, st: Statement) -> str | None:
         return self._arg(st)
 
     def command(self, st: Statement) -> str | None:
         """A script command line: the words after the keyword, joined as keepalived does."""
-        if not st.args:
+        if not st.words:
             self.diags.mistake(st.loc, f"'{st.keyword}' needs a script")
             return None
-        words = [t.value for t in st.args]
+        words = st.words
         if len(words) == 1:
             return words[0]
         return " ".join(f"'{w}'" if (" " in w or not w) else w for w in words)
@@ -123,14 +123,14 @@ class Values:
 
     def flag(self, st: Statement) -> bool:
         """A keyword that turns something on, optionally followed by <BOOL>."""
-        if not st.args:
+        if not st.words:
             return True
-        raw = st.args[0].value.lower()
+        raw = st.words[0].lower()
         if raw in _TRUE:
             return True
         if raw in _FALSE:
             return False
-        self.diags.mistake(st.args[0].loc, f"'{st.keyword}' takes on|off|true|false|yes|no")
+        self.diags.mistake(st.arg_loc(0), f"'{st.keyword}' takes on|off|true|false|yes|no")
         return True
 
     def address(self, st: Statement, index: int = 0) -> m.IPAddress | None:
@@ -148,16 +148,16 @@ class Values:
 
 
 def _words(st: Statement) -> list[str]:
-    return [t.value for t in st.args]
+    return st.words
 
 
 def _line(st: Statement) -> list[str]:
     """A free-form line: its first word (the parser's keyword) and the rest."""
-    return [st.keyword, *(t.value for t in st.args)]
+    return [st.keyword, *st.words]
 
 
 def _word_loc(st: Statement, i: int) -> Location:
-    return st.loc if i == 0 else (st.args[i - 1].loc if i - 1 < len(st.args) else st.loc)
+    return st.loc if i == 0 else st.arg_loc(i - 1)
 
 
 class Builder:
@@ -180,9 +180,9 @@ class Builder:
 
     def _list_block(self, st: Statement) -> list[Statement]:
         if st.block is None:
-            if st.args:
+            if st.words:
                 # keepalived also accepts a single entry on the keyword's own line.
-                return [Statement(st.args[0].value, st.args[1:], st.args[0].loc)]
+                return [st.sub(0)]
             self.diags.mistake(st.loc, f"'{st.keyword}' needs a block of entries")
             return []
         return st.block
@@ -386,8 +386,8 @@ class Builder:
                      "notification_email_from", "default_interface", "vmac_prefix",
                      "notify_fifo_script", "vrrp_notify_fifo_script"):
                 val = v.string(s)
-                if k == "script_user" and len(s.args) > 1:
-                    into["script_group"] = s.args[1].value
+                if k == "script_user" and len(s.words) > 1:
+                    into["script_group"] = s.words[1]
                 if k in ("notify_fifo_script", "vrrp_notify_fifo_script"):
                     val = v.command(s)
             elif k == "smtp_server":
@@ -426,7 +426,7 @@ class Builder:
             elif k == "smtp_connect_timeout":
                 val = v.integer(s, 1, 3600)
             elif k == "max_auto_priority":
-                val = v.integer(s, -1, 99) if s.args else 99
+                val = v.integer(s, -1, 99) if s.words else 99
             elif k in ("state_dump_file", "stats_dump_file", "json_dump_file"):
                 val = v.string(s)
             else:
@@ -436,7 +436,7 @@ class Builder:
         into["raw"] = tuple(raw)
 
     def vrrp_script(self, st: Statement) -> m.VrrpScript | None:
-        name = st.args[0].value if st.args else None
+        name = st.words[0] if st.words else None
         if name is None:
             self.diags.mistake(st.loc, "vrrp_script needs a name")
             return None
@@ -451,17 +451,17 @@ class Builder:
                 val = v.number(s, 0.000001, 2**31)
             elif k == "weight":
                 val = v.integer(s, -253, 253)
-                if len(s.args) > 1:
-                    if s.args[1].value == "reverse":
+                if len(s.words) > 1:
+                    if s.words[1] == "reverse":
                         opts["reverse"] = True
-                    elif s.args[1].value not in ("noreverse", "no_reverse"):
-                        v.diags.mistake(s.args[1].loc, f"unknown weight option '{s.args[1].value}'")
+                    elif s.words[1] not in ("noreverse", "no_reverse"):
+                        v.diags.mistake(s.arg_loc(1), f"unknown weight option '{s.words[1]}'")
             elif k in ("rise", "fall"):
                 val = v.integer(s, 1, 2**31 - 1)
             elif k == "user":
                 val = v.string(s)
-                if len(s.args) > 1:
-                    opts["group"] = s.args[1].value
+                if len(s.words) > 1:
+                    opts["group"] = s.words[1]
             elif k == "init_fail":
                 val = True
             if val is not None:
@@ -473,10 +473,10 @@ class Builder:
         return m.VrrpScript(name=name, loc=st.loc, **opts)
 
     def track_file_def(self, st: Statement) -> m.TrackFileDef | None:
-        if not st.args:
+        if not st.words:
             self.diags.mistake(st.loc, f"{st.keyword} needs a name")
             return None
-        name = st.args[0].value
+        name = st.words[0]
         opts: dict[str, Any] = {}
         for s in self._each(st.block):
             if s.keyword == "file":
@@ -485,7 +485,7 @@ class Builder:
                 w = self.v.integer(s, -254, 254)
                 if w is not None:
                     opts["weight"] = w
-                opts["reverse"] = any(t.value == "reverse" for t in s.args[1:])
+                opts["reverse"] = "reverse" in s.words[1:]
             elif s.keyword == "init_file":
                 words = _words(s)
                 value = 0
@@ -499,10 +499,10 @@ class Builder:
         return m.TrackFileDef(name=name, loc=st.loc, **opts)
 
     def track_process_def(self, st: Statement) -> m.TrackProcessDef | None:
-        if not st.args:
+        if not st.words:
             self.diags.mistake(st.loc, "vrrp_track_process needs a name")
             return None
-        name = st.args[0].value
+        name = st.words[0]
         opts: dict[str, Any] = {}
         v = self.v
         for s in self._each(st.block):
@@ -515,7 +515,7 @@ class Builder:
                 w = v.integer(s, -254, 254)
                 if w is not None:
                     opts["weight"] = w
-                opts["reverse"] = any(t.value == "reverse" for t in s.args[1:])
+                opts["reverse"] = "reverse" in s.words[1:]
             elif k in ("quorum", "quorum_max"):
                 q = v.integer(s, 0, 65535)
                 if q is not None:
@@ -530,7 +530,7 @@ class Builder:
         return m.TrackProcessDef(name=name, loc=st.loc, **opts)
 
     def sync_group(self, st: Statement) -> m.SyncGroup | None:
-        if not st.args:
+        if not st.words:
             self.diags.mistake(st.loc, "vrrp_sync_group needs a name")
             return None
         opts: dict[str, Any] = {}
@@ -560,13 +560,13 @@ class Builder:
             elif k in ("smtp_alert", "global_tracking", "sync_group_tracking_weight",
                        "notify_priority_changes"):
                 opts[k] = self.v.flag(s)
-        return m.SyncGroup(name=st.args[0].value, loc=st.loc, **opts)
+        return m.SyncGroup(name=st.words[0], loc=st.loc, **opts)
 
     def vrrp_instance(self, st: Statement, g: m.GlobalDefs) -> m.VrrpInstance | None:
-        if not st.args:
+        if not st.words:
             self.diags.mistake(st.loc, "vrrp_instance needs a name")
             return None
-        name = st.args[0].value
+        name = st.words[0]
         v = self.v
         o: dict[str, Any] = {
             "garp_master_delay": g.vrrp_garp_master_delay,
@@ -595,7 +595,7 @@ class Builder:
                     if raw.upper() in ("MASTER", "BACKUP"):
                         val = raw.upper()
                     else:
-                        v.diags.mistake(s.args[0].loc,
+                        v.diags.mistake(s.arg_loc(0),
                                         f"state must be MASTER or BACKUP, got '{raw}'")
             elif k == "interface":
                 val = v.string(s)
@@ -604,7 +604,7 @@ class Builder:
                     v.diags.mistake(s.loc, f"({name}) cannot use a loopback interface (lo) for "
                                     "vrrp - ignoring")
                 elif val is not None:
-                    self.check_interface(val, s.args[0].loc, f"vrrp_instance {name}")
+                    self.check_interface(val, s.arg_loc(0), f"vrrp_instance {name}")
             elif k == "virtual_router_id" or k == "priority":
                 val = v.integer(s, 1, 255)
             elif k == "advert_int":
@@ -685,12 +685,12 @@ class Builder:
                        "smtp_alert"):
                 val = v.flag(s)
             elif k == "use_vmac":
-                val = s.args[0].value if s.args and ":" not in s.args[0].value else ""
+                val = s.words[0] if s.words and ":" not in s.words[0] else ""
             elif k in ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop",
                        "notify_deleted", "notify_master_rx_lower_pri"):
                 val = v.command(s)
             elif k == "debug":
-                val = v.integer(s, 0, 4) if s.args else 0
+                val = v.integer(s, 0, 4) if s.words else 0
             elif k == "lvs_sync_daemon_interface":
                 v.diags.warning(s.loc, f"({name}) specifying lvs_sync_daemon_interface against a "
                                 "vrrp is deprecated; please use global lvs_sync_daemon")
@@ -763,7 +763,7 @@ class Builder:
                 if raw is None:
                     continue
                 if raw.upper() not in ("PASS", "AH"):
-                    self.diags.mistake(s.args[0].loc, f"auth_type must be PASS or AH, got '{raw}'")
+                    self.diags.mistake(s.arg_loc(0), f"auth_type must be PASS or AH, got '{raw}'")
                 else:
                     o["auth_type"] = raw.upper()
             elif s.keyword == "auth_pass":
@@ -771,7 +771,7 @@ class Builder:
                 if raw is None:
                     continue
                 if len(raw) > 8:
-                    self.diags.warning(s.args[0].loc, "auth_pass is longer than 8 characters; "
+                    self.diags.warning(s.arg_loc(0), "auth_pass is longer than 8 characters; "
                                        "only the first 8 are used")
                 o["auth_pass"] = raw[:8]
 
@@ -796,9 +796,9 @@ class Builder:
                 return None
             target = words[1]
         else:
-            self.v.parse_address(target, st.args[0].loc, "virtual_server")
+            self.v.parse_address(target, st.arg_loc(0), "virtual_server")
             if len(words) > 1:
-                port = self._port(words[1], st.args[1].loc)
+                port = self._port(words[1], st.arg_loc(1))
         reals = []
         for s in self._each(st.block):
             if s.keyword == "real_server":
@@ -806,8 +806,8 @@ class Builder:
                 if not rw:
                     self.diags.mistake(s.loc, "real_server needs an address")
                     continue
-                self.v.parse_address(rw[0], s.args[0].loc, "real_server")
-                rport = self._port(rw[1], s.args[1].loc) if len(rw) > 1 else None
+                self.v.parse_address(rw[0], s.arg_loc(0), "real_server")
+                rport = self._port(rw[1], s.arg_loc(1)) if len(rw) > 1 else None
                 body = tuple(self.generic(x) for x in self._each(s.block))
                 checkers = tuple(x.keyword for x in body if x.keyword.endswith("_CHECK")
                                  or x.keyword in ("HTTP_GET", "SSL_GET"))
@@ -877,7 +877,7 @@ class Builder:
             elif k == "static_rules":
                 rules.extend(self.rule(x) for x in self._list_block(st))
             elif k == "virtual_server_group":
-                name = st.args[0].value if st.args else ""
+                name = st.words[0] if st.words else ""
                 entries = tuple(tuple(_line(x)) for x in self._each(st.block))
                 vsgs.append(m.VirtualServerGroup(name, entries, st.loc))
             elif k == "virtual_server":

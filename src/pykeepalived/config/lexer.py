@@ -37,9 +37,20 @@ class Token(NamedTuple):
     loc: Location
 
 
+#: What the lexer produces per logical line: file, line, column where the text starts, the text,
+#: its words, and their kinds (None when the line has no quotes, so "{" and "}" are the braces).
+RawLine = tuple[str, int, int, str, list[str], "list[int] | None"]
+
+
+def token_columns(text: str, base_col: int) -> list[int]:
+    """The column of each token of a logical line (computed only when a diagnostic needs it)."""
+    return [base_col + m.start() for m in _TOKEN_RE.finditer(text)]
+
+
 # A word is a run of unquoted non-space characters and quoted parts; "abc" def"g" is two words,
 # and quotes only group, as in the shell. Braces outside quotes are tokens of their own.
 _TOKEN_RE = re.compile(r"""([{}])|((?:[^\s{}"']+|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?)+)""")
+_PLAIN_RE = re.compile(r"[{}]|[^\s{}]+")
 _QUOTED_PART_RE = re.compile(r""""((?:[^"\\]|\\.)*)"?|'((?:[^'\\]|\\.)*)'?|([^"']+)""")
 _ESCAPE_RE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]+)|c(.)|(.))", re.S)
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
@@ -140,7 +151,7 @@ class Lexer:
         self.diags = diags
         self.config_id = config_id
         self.params: dict[str, str] = {}
-        self.lines: list[list[Token]] = []
+        self.lines: list[RawLine] = []
         self.files: list[str] = []
         self._stack: list[str] = []
         self._pwd = "."
@@ -176,17 +187,30 @@ class Lexer:
         n = len(raw_lines)
         i = 0
         process = self._process
+        append = self.lines.append
+        findall = _PLAIN_RE.findall
         while i < n:
             raw = raw_lines[i]
             i += 1
             s = raw.lstrip()
             if not s or s[0] in "#!":
                 continue
-            s = strip_comment(s).rstrip()
+            if "#" in s or "!" in s:
+                s = strip_comment(s)
+            s = s.rstrip()
             if not s:
                 continue
-            loc = Location(filename, i, len(raw) - len(raw.lstrip()) + 1)
-            if s[0] == "$" and s.endswith("\\"):
+            col = len(raw) - len(raw.lstrip()) + 1
+            first = s[0]
+            if (first not in "@~$i" and "$" not in s) or (first == "i" and not s.startswith(
+                    "include") and "$" not in s):
+                # The usual line: nothing to preprocess (inlined `_tokenize` fast path).
+                if '"' in s or "'" in s:
+                    self._tokenize(s, Location(filename, i, col))
+                else:
+                    append((filename, i, col, s, findall(s), None))
+                continue
+            if first == "$" and s.endswith("\\"):
                 m = _DEFINITION_RE.match(s)
                 if m:
                     # A multi-line definition: every following line ending in '\' belongs to it.
@@ -200,7 +224,7 @@ class Lexer:
                             break
                     self.params[m.group(1)] = "\n".join(p for p in parts if p)
                     continue
-            process(s, loc, 0)
+            process(s, Location(filename, i, col), 0)
 
     # --- one logical line --------------------------------------------------------------------
 
@@ -246,20 +270,24 @@ class Lexer:
         self._tokenize(text, loc)
 
     def _tokenize(self, text: str, loc: Location) -> None:
-        file, line, col = loc
-        toks: list[Token] = []
-        append = toks.append
-        for m in _TOKEN_RE.finditer(text):
-            brace, word = m.groups()
-            if brace is not None:
-                append(Token(LBRACE if brace == "{" else RBRACE, brace, Location(file, line,
-                                                                                  col + m.start())))
-            else:
-                if '"' in word or "'" in word:
-                    word = unquote(word)
-                append(Token(WORD, word, Location(file, line, col + m.start())))
-        if toks:
-            self.lines.append(toks)
+        # This runs once per line of the whole configuration, so the usual line (no quotes) is
+        # split by one C-level findall; columns are worked out later, only for lines that get
+        # a diagnostic (see `token_columns`).
+        if '"' in text or "'" in text:
+            kinds: list[int] | None = []
+            words: list[str] = []
+            for brace, word in _TOKEN_RE.findall(text):
+                if brace:
+                    kinds.append(LBRACE if brace == "{" else RBRACE)  # type: ignore[union-attr]
+                    words.append(brace)
+                else:
+                    kinds.append(WORD)  # type: ignore[union-attr]
+                    words.append(unquote(word))
+        else:
+            words = _PLAIN_RE.findall(text)
+            kinds = None
+        if words:
+            self.lines.append((loc.file, loc.line, loc.col, text, words, kinds))
 
     def _substitute(self, m: re.Match[str]) -> str:
         name = m.group(1) or m.group(3)

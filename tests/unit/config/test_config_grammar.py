@@ -10,7 +10,7 @@ import pytest
 
 from pykeepalived.config import load_config, parse_config_text
 from pykeepalived.config.diagnostics import Location
-from pykeepalived.config.lexer import WORD, Diagnostics, Lexer
+from pykeepalived.config.lexer import LBRACE, WORD, Diagnostics, Lexer, token_columns
 
 BASE = """
 vrrp_instance VI_1 {
@@ -30,7 +30,8 @@ def load(text: str, **kw: object) -> object:
 def tokens(text: str, config_id: str = "main") -> list[list[tuple[str, int, int]]]:
     lx = Lexer(Diagnostics(), config_id)
     lx.read_text(text, "t.conf")
-    return [[(t.value, t.loc.line, t.loc.col) for t in line] for line in lx.lines]
+    return [[(w, line, c) for w, c in zip(words, token_columns(src, col), strict=True)]
+            for _, line, col, src, words, _ in lx.lines]
 
 
 def test_tokens_keep_line_and_column() -> None:
@@ -210,8 +211,9 @@ def test_diagnostic_format() -> None:
 
 def test_token_kinds() -> None:
     lx = Lexer(Diagnostics(), "x")
-    lx.read_text("a {\n", "f")
-    assert [t.kind for t in lx.lines[0]] == [WORD, 1]
+    lx.read_text('a "{" {\n', "f")
+    assert lx.lines[0][5] == [WORD, WORD, LBRACE]
+    assert lx.lines[0][4] == ["a", "{", "{"]
 
 
 def test_full_test_config_loads() -> None:
