@@ -172,8 +172,9 @@ class Builder:
 
     def check_interface(self, name: str, loc: Location, what: str) -> None:
         if self.interfaces is not None and name not in self.interfaces:
-            # keepalived warns and runs (the interface may appear later); so do we.
-            self.diags.warning(loc, f"interface {name} for {what} doesn't exist")
+            # keepalived warns and runs (the interface may appear later), but its config test
+            # fails ("Non-existent interface specified in configuration"); so do we.
+            self.diags.mistake(loc, f"interface {name} for {what} doesn't exist")
 
     def _each(self, block: list[Statement] | None) -> list[Statement]:
         return block if block is not None else []
@@ -418,11 +419,11 @@ class Builder:
                        "vrrp_garp_master_refresh_repeat"):
                 val = v.integer(s, 0, 255)
             elif k in ("vrrp_garp_interval", "vrrp_gna_interval"):
-                val = v.number(s, 0, 1)
+                val = v.number(s, 0.000001, 4294.967295)
             elif k == "vrrp_down_timer_adverts":
                 val = v.integer(s, 1, 100)
             elif k == "vrrp_startup_delay":
-                val = v.number(s, 0, 3600)
+                val = v.number(s, 0.001, 4294.967295)
             elif k == "smtp_connect_timeout":
                 val = v.integer(s, 1, 3600)
             elif k == "max_auto_priority":
@@ -646,7 +647,7 @@ class Builder:
                 )
                 for ref in refs:
                     if self.interfaces is not None and ref.name not in self.interfaces:
-                        v.diags.warning(ref.loc, f"({name}) tracked interface {ref.name} "
+                        v.diags.mistake(ref.loc, f"({name}) tracked interface {ref.name} "
                                         "doesn't exist")
                 o["track_interfaces"] = o.get("track_interfaces", ()) + refs
                 continue

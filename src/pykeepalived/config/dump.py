@@ -165,6 +165,9 @@ _GLOBAL_SKIP = frozenset({"raw", "loc", "script_group", "state_dump_file", "stat
                           "json_dump_file"})
 
 
+_UNSET_WHEN_ZERO = frozenset({"vrrp_garp_interval", "vrrp_gna_interval", "vrrp_startup_delay"})
+
+
 def _global(g: m.GlobalDefs) -> dict[str, Any]:
     d: dict[str, Any] = {}
     for name in m.GlobalDefs.__dataclass_fields__:
@@ -173,7 +176,10 @@ def _global(g: m.GlobalDefs) -> dict[str, Any]:
         value = getattr(g, name)
         if name == "script_user" and value is not None and g.script_group is not None:
             value = f"{value} {g.script_group}"
-        if name == "notification_email":
+        if name in _UNSET_WHEN_ZERO and not value:
+            # keepalived rejects an explicit 0 for these: 0 means "not configured".
+            value = None
+        elif name == "notification_email":
             value = list(value)
         elif isinstance(value, float):
             value = _num(value)

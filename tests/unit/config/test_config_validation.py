@@ -114,8 +114,11 @@ def test_global_defaults_flow_into_instances() -> None:
 
 def test_interfaces_checked_only_when_given() -> None:
     assert not inst(V4).diagnostics
-    r = inst(V4, interfaces={"lo"})
+    r = inst(V4, interfaces={"lo"}, strict=False)
     assert r.ok and r.warnings[0].line == 2 and "eth0" in r.warnings[0].message
+    # The config test fails on it, as keepalived -t does (exit 5).
+    strict = inst(V4, interfaces={"lo"})
+    assert not strict.ok and strict.errors[0].line == 2
 
 
 def test_vrrp_script_defaults_and_reverse_weight() -> None:
