@@ -802,6 +802,10 @@ class Builder:
                 port = self._port(words[1], st.arg_loc(1))
         reals = []
         for s in self._each(st.block):
+            if s.keyword == "protocol" and kind == "fwmark":
+                # keepalived -t fails on this one.
+                self.diags.mistake(s.loc, f"virtual server FWM {target}: protocol specified for "
+                                   "fwmark - protocol will be ignored")
             if s.keyword == "real_server":
                 rw = _words(s)
                 if not rw:
