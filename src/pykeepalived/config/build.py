@@ -731,6 +731,9 @@ class Builder:
         o["version"] = version
         if "use_vmac" in o and not o["use_vmac"]:
             o["use_vmac"] = f"vrrp.{o.get('virtual_router_id', 0)}"
+        if "priority" not in o and o.get("state") == "MASTER":
+            # keepalived: no priority + state MASTER means the address owner (vrrp.c).
+            o["priority"] = 255
         strict = o["strict_mode"]
         if "accept" not in o:
             o["accept"] = not strict or o.get("priority", 100) == 255
