@@ -7,7 +7,8 @@ version. Anything else starts the daemon through `pykeepalived.daemon.main.run(o
 
 When the first argument names a subcommand (see `SUBCOMMANDS`), it runs instead:
 ``pykeepalived check [-i ID] [--dump] [FILE]`` validates a configuration and can print it resolved
-as JSON. Later subcommands (``status``, ``maintenance``) register in the same table.
+as JSON. ``pykeepalived status [--json]`` and ``pykeepalived maintenance on|off [INSTANCE...]
+[--wait SECONDS]`` talk to a running daemon (see `pykeepalived.ctl`).
 
 The `argparse.Namespace` handed to the daemon has these attributes (keepalived flag in brackets):
 
@@ -28,7 +29,9 @@ The `argparse.Namespace` handed to the daemon has these attributes (keepalived f
 - ``config_test`` [-t] bool, ``config_test_log`` str | None (the optional LOG_FILE of -t)
 - pykeepalived's own daemon options (not keepalived.conf settings, so the file stays keepalived's):
   ``control_socket`` str | None, ``state_dir`` str | None, ``metrics_listen`` str | None
-  (HOST:PORT), ``no_fast_preempt`` bool.
+  (HOST:PORT), ``no_fast_preempt`` bool, ``control_group`` str | None, ``maintenance_file``
+  str | None, ``conflict_script`` str | None, ``conflict_probe_interval`` float | None,
+  ``no_conflict_detection`` bool (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import TextIO
 
 from pykeepalived.config import LoadResult, load_config
@@ -145,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics on HOST:PORT")
     own.add_argument("--no-fast-preempt", dest="no_fast_preempt", action="store_true",
                      help="behave exactly as keepalived on preemption")
+    own.add_argument("--control-group", dest="control_group", metavar="GROUP",
+                     help="make the control socket 0660 for GROUP (default: 0600, root only)")
+    own.add_argument("--maintenance-file", dest="maintenance_file", metavar="FILE",
+                     help="maintenance flag file (default STATE_DIR/maintenance)")
+    own.add_argument("--conflict-script", dest="conflict_script", metavar="COMMAND",
+                     help="run COMMAND CONFLICT|CLEARED INSTANCE ADDRESS HOLDER on split brain")
+    own.add_argument("--conflict-probe-interval", dest="conflict_probe_interval",
+                     metavar="SECONDS", type=float,
+                     help="how often a MASTER probes for its VIPs (default 1)")
+    own.add_argument("--no-conflict-detection", dest="no_conflict_detection",
+                     action="store_true", help="don't probe for split brain")
     return p
 
 
@@ -187,7 +202,16 @@ def cmd_check(argv: Sequence[str]) -> int:
 #: pykeepalived's own subcommands, recognised when they are the first argument.
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check": cmd_check,
+    "status": lambda argv: _ctl().cmd_status(argv),
+    "maintenance": lambda argv: _ctl().cmd_maintenance(argv),
 }
+
+
+def _ctl() -> ModuleType:
+    # Imported on use: the daemon and 'check' need none of the client code.
+    import pykeepalived.ctl
+
+    return pykeepalived.ctl
 
 
 def main(argv: Sequence[str] | None = None) -> int:

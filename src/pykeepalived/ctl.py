@@ -1,0 +1,207 @@
+"""Client side of the control socket: ``pykeepalived status`` and ``pykeepalived maintenance``.
+
+Both talk to a running daemon over its Unix socket (see :mod:`pykeepalived.daemon.control` for
+the protocol) and never read state files behind its back: when the daemon does not answer, they
+say so and exit with status 3 (the LSB "not running" code), never with stale data.
+
+Exit status: 0 done; 1 the daemon refused or failed the request (for example ``maintenance on
+--wait`` when no other node took over); 2 usage error; 3 the daemon is not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from pykeepalived.daemon.control import DEFAULT_CONTROL_SOCKET
+
+EXIT_FAILED = 1
+EXIT_NOT_RUNNING = 3
+#: Extra time the client allows beyond a request's own wait.
+CLIENT_SLACK = 10.0
+
+
+class NotRunning(Exception):
+    """Nobody answers on the control socket."""
+
+
+def request(path: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """Send one request and return the daemon's answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NotRunning(f"pykeepalived is not running (nothing listens on {path}: "
+                             f"{exc.strerror})") from exc
+        except PermissionError as exc:
+            raise PermissionError(f"{path}: {exc.strerror} (the control socket is root's)") \
+                from exc
+        sock.sendall(json.dumps(payload).encode() + b"\n")
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError as exc:
+                raise NotRunning(f"pykeepalived did not answer on {path} within "
+                                 f"{timeout:g}s") from exc
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    data = b"".join(chunks)
+    if not data:
+        raise NotRunning(f"pykeepalived closed {path} without answering (shutting down?)")
+    answer = json.loads(data)
+    if not isinstance(answer, dict):
+        raise ValueError("malformed answer from the daemon")
+    return answer
+
+
+def _socket_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--control-socket", dest="control_socket", metavar="PATH",
+                   default=DEFAULT_CONTROL_SOCKET,
+                   help=f"the daemon's control socket (default {DEFAULT_CONTROL_SOCKET})")
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def render_status(status: dict[str, Any], out: TextIO) -> None:
+    """The readable table of ``pykeepalived status``."""
+    d = status.get("daemon", {})
+    print(f"pykeepalived pid {d.get('pid')}, up {_duration(time.time() - d.get('started_at', 0))}"
+          f", config {d.get('config_file')}", file=out)
+    for inst in status.get("instances", []):
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst["since"]))
+        print(file=out)
+        print(f"{inst['name']}  {inst['state']} since {since} ({_duration(inst['for_seconds'])})"
+              f"  vrid {inst['vrid']} on {inst['interface']}, VRRPv{inst['version']} "
+              f"advert {inst['advert_int']:g}s", file=out)
+        prio = inst["priority"]
+        reasons = ", ".join(
+            f"{r['source']} {r['delta']:+d}" if "override" not in r
+            else f"{r['source']} (forced to {r['override']})" for r in prio["reasons"])
+        line = f"effective {prio['effective']}, configured {prio['configured']}"
+        if reasons:
+            line += f" ({reasons})"
+        if prio["fault_reasons"]:
+            line += f"; FAULT by {', '.join(prio['fault_reasons'])}"
+        _row(out, "priority", line)
+        m = inst["master"]
+        if inst["state"] == "MASTER":
+            master = f"this node ({inst['source']}) priority {prio['effective']}"
+        elif m["address"]:
+            master = f"{m['address']} priority {m['priority']}"
+        else:
+            master = "none heard"
+        _row(out, "master", master)
+        if inst["maintenance"]:
+            _row(out, "maintenance", "ON (priority forced to the lowest)")
+        vips = "; ".join(
+            f"{v['address']} on {v['interface']}: "
+            + {True: "present", False: "absent", None: "unknown"}[v["present"]]
+            for v in inst["vips"])
+        _row(out, "VIPs", vips or "none")
+        trackers = "; ".join(
+            f"{t['key']} {t['state']}" + (f" ({t['delta']:+d})" if t["delta"] else "")
+            + (" FAULT" if t["fault"] else "") for t in inst["trackers"])
+        _row(out, "trackers", trackers or "none")
+        c = inst["counters"]
+        _row(out, "adverts", f"sent {c['adverts_sent']}, received {c['adverts_received']}; "
+             f"priority 0 sent {c['priority_zero_sent']}, received "
+             f"{c['priority_zero_received']}")
+        _row(out, "transitions", f"{c['transitions']} (became master {c['became_master']}, "
+             f"released {c['released_master']})")
+        drops = ", ".join(f"{k} {v}" for k, v in c["drops"].items())
+        _row(out, "drops", drops or "none")
+        conf = inst["conflicts"]
+        active = "; ".join(a["text"] for a in conf["active"])
+        _row(out, "conflicts", (f"ACTIVE: {active}" if active else "none active")
+             + f" ({conf['total']} seen)")
+
+
+def _row(out: TextIO, label: str, text: str) -> None:
+    print(f"  {label:<12}{text}", file=out)
+
+
+def cmd_status(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="pykeepalived status",
+                                description="Show the running daemon's instances.")
+    _socket_option(p)
+    p.add_argument("--json", action="store_true", help="print the full status as JSON")
+    args = p.parse_args(argv)
+    try:
+        answer = request(args.control_socket, {"command": "status"})
+    except NotRunning as exc:
+        print(f"pykeepalived: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    except (OSError, ValueError) as exc:
+        print(f"pykeepalived: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not answer.get("ok"):
+        print(f"pykeepalived: {answer.get('error', 'request failed')}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        json.dump(answer, sys.stdout, indent=2)
+        print()
+    else:
+        render_status(answer, sys.stdout)
+    return 0
+
+
+def cmd_maintenance(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pykeepalived maintenance",
+        description="Hand this node's instances over to a backup (on) or take them back (off). "
+        "'on' lowers the priority to 1 while the VIPs stay until another node takes over.")
+    _socket_option(p)
+    p.add_argument("action", choices=("on", "off"))
+    p.add_argument("instances", nargs="*", metavar="INSTANCE",
+                   help="instances to act on (default: all)")
+    p.add_argument("--wait", type=float, metavar="SECONDS",
+                   help="with 'on': wait until another node is MASTER; if none takes over in "
+                   "time, restore the priority, keep the VIPs and fail")
+    args = p.parse_args(argv)
+    if args.wait is not None and args.wait < 0:
+        p.error("--wait must not be negative")
+    payload: dict[str, Any] = {"command": "maintenance", "action": args.action,
+                               "instances": args.instances}
+    if args.wait is not None and args.action == "on":
+        payload["wait"] = args.wait
+    try:
+        answer = request(args.control_socket, payload,
+                         timeout=(args.wait or 0) + CLIENT_SLACK)
+    except NotRunning as exc:
+        print(f"pykeepalived: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    except (OSError, ValueError) as exc:
+        print(f"pykeepalived: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not answer.get("ok"):
+        print(f"pykeepalived: {answer.get('error', 'request failed')}", file=sys.stderr)
+        return EXIT_FAILED
+    names = ", ".join(answer.get("instances", []))
+    if args.action == "off":
+        print(f"maintenance off: {names}")
+    elif "masters" in answer:
+        masters = ", ".join(f"{n} -> {a}" for n, a in answer["masters"].items())
+        print(f"maintenance on: {names}; now MASTER elsewhere: {masters}")
+    else:
+        print(f"maintenance on: {names} (priority lowered; not waiting for a takeover)")
+    return 0

@@ -1,0 +1,580 @@
+"""The daemon's operations side: control socket, maintenance, and the wiring of metrics and
+split-brain detection.
+
+Control protocol (documented in docs/operations.md): a Unix stream socket (default
+``/run/pykeepalived/control.sock``, mode 0600, or 0660 with ``--control-group``). The client
+sends one JSON object on one line; the daemon answers with one JSON object on one line and
+closes. Every answer has ``"ok"``; failures carry ``"error"`` (a sentence for humans).
+
+- ``{"command": "status"}`` -> ``{"ok": true, "daemon": {...}, "instances": [...]}``
+- ``{"command": "maintenance", "action": "on"|"off", "instances": [...], "wait": 5.0}``
+  (an empty instance list means all instances; ``wait`` is optional)
+
+Requests are served on the event loop as tasks; nothing in them blocks it (the only kernel
+question, which VIPs are present, goes to a worker thread).
+
+Maintenance lowers an instance's effective priority to 1 through the core's priority override.
+A MASTER keeps its VIPs and keeps advertising at priority 1, so a healthy backup preempts it
+(fast preempt: within about one advert interval) and the MASTER lets go only when it hears the
+better advert: no gap. The set of instances in maintenance is a plain file (``--maintenance-file``,
+default ``STATE_DIR/maintenance``): one instance name per line, ``*`` or an empty file for all.
+It is the single source of truth: the daemon reads it at start (maintenance survives a restart),
+polls it every second (tools may create or delete it), and rewrites it for socket requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
+from ipaddress import ip_address
+from typing import TYPE_CHECKING, Any
+
+from pykeepalived.core.actions import Action, State, Transition
+from pykeepalived.core.router import TrackerKind, VirtualRouter
+from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
+from pykeepalived.daemon.metrics import MetricsError, MetricsServer
+from pykeepalived.errors import PyKeepalivedError
+
+if TYPE_CHECKING:
+    from pykeepalived.daemon.driver import Daemon
+    from pykeepalived.net.netlink import Netlink
+
+DEFAULT_CONTROL_SOCKET = "/run/pykeepalived/control.sock"
+DEFAULT_STATE_DIR = "/var/lib/pykeepalived"
+MAINTENANCE_FILE = "maintenance"
+#: The lowest priority a VRRP router may advertise short of "I am leaving" (0).
+MAINTENANCE_PRIORITY = 1
+ALL = "*"
+FLAG_POLL_INTERVAL = 1.0
+WAIT_POLL_INTERVAL = 0.02
+MAX_REQUEST = 64 * 1024
+REQUEST_TIMEOUT = 10.0
+MAX_WAIT = 3600.0
+
+
+class ControlError(PyKeepalivedError):
+    """A control request cannot be carried out; the message goes back to the client."""
+
+
+# ---------------------------------------------------------------------------- maintenance
+
+
+def read_flag(path: str) -> set[str] | None:
+    """The instance names in the maintenance file, ``{"*"}`` for all; None when absent."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_REQUEST)
+    except FileNotFoundError:
+        return None
+    names = {line.strip() for line in text.splitlines()}
+    names = {n for n in names if n and not n.startswith("#")}
+    return names or {ALL}
+
+
+def write_flag(path: str, names: set[str] | None) -> None:
+    """Atomically replace the maintenance file (None removes it)."""
+    if names is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    body = "# pykeepalived: instances in maintenance ('*' = all); delete to end maintenance\n"
+    body += "".join(f"{n}\n" for n in sorted(names))
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def resolve(flag: set[str] | None, known: Iterable[str]) -> set[str]:
+    if not flag:
+        return set()
+    known = list(known)
+    if ALL in flag:
+        return set(known)
+    return {n for n in known if n in flag}
+
+
+class Maintenance:
+    """Keeps the routers' priority overrides in line with the maintenance file."""
+
+    def __init__(self, ops: Operations, path: str) -> None:
+        self.ops = ops
+        self.path = path
+        self.applied: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._last_stat: tuple[int, int, int] | None = None
+
+    @property
+    def daemon(self) -> Daemon:
+        return self.ops.daemon
+
+    def flag(self) -> set[str] | None:
+        try:
+            return read_flag(self.path)
+        except OSError as exc:
+            self.daemon.log.event(f"cannot read maintenance file {self.path}: {exc}")
+            return None
+
+    def is_on(self, name: str) -> bool:
+        return name in self.applied
+
+    def wanted(self) -> set[str]:
+        routers = self.daemon.node.routers if self.daemon.node is not None else {}
+        return resolve(self.flag(), routers)
+
+    def sync(self, now: float) -> list[Action]:
+        """Apply or clear overrides so that the routers match the file."""
+        d = self.daemon
+        out: list[Action] = []
+        if d.node is None:
+            return out
+        wanted = self.wanted()
+        for name, router in d.node.routers.items():
+            if name in wanted and router.priority_override != MAINTENANCE_PRIORITY:
+                d.log.event(f"({name}) maintenance on: priority {router.effective_priority} "
+                            f"-> {MAINTENANCE_PRIORITY}")
+                out.extend(router.set_priority_override(now, MAINTENANCE_PRIORITY))
+                self.applied.add(name)
+            elif name not in wanted and name in self.applied:
+                out.extend(router.set_priority_override(now, None))
+                self.applied.discard(name)
+                d.log.event(f"({name}) maintenance off: priority {router.effective_priority}")
+            elif name in wanted:
+                self.applied.add(name)
+        self.applied &= set(d.node.routers)
+        return out
+
+    def apply_now(self) -> None:
+        d = self.daemon
+        if d.loop is None or d.node is None:
+            return
+        actions = self.sync(d.loop.time())
+        if actions:
+            d._execute(actions)
+            d._rearm()
+
+    def update(self, on: bool, names: list[str]) -> None:
+        """Turn maintenance on or off for ``names`` (empty: all) in the file, then apply."""
+        known = list(self.daemon.node.routers) if self.daemon.node is not None else []
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ControlError(f"no such instance: {', '.join(unknown)} "
+                               f"(known: {', '.join(known) or 'none'})")
+        current = self.flag()
+        if on:
+            new = {ALL} if not names or (current and ALL in current) else \
+                (set() if current is None else set(current)) | set(names)
+        elif not names:
+            new = set()
+        else:
+            new = resolve(current, known) - set(names)
+            if current and ALL not in current:
+                # keep names for instances this daemon does not run (another config)
+                new |= {n for n in current if n not in known}
+        try:
+            write_flag(self.path, new or None)
+        except OSError as exc:
+            raise ControlError(f"cannot write maintenance file {self.path}: {exc}") from exc
+        self._last_stat = None
+        self.apply_now()
+
+    async def run(self) -> None:
+        """Follow changes made to the file by other tools."""
+        while True:
+            await asyncio.sleep(FLAG_POLL_INTERVAL)
+            try:
+                st = os.stat(self.path)
+                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None
+            if stamp != self._last_stat:
+                self._last_stat = stamp
+                self.apply_now()
+            elif self.daemon.node is not None and any(
+                self.daemon.node.routers[n].priority_override != MAINTENANCE_PRIORITY
+                for n in self.applied if n in self.daemon.node.routers
+            ):
+                self.apply_now()  # a reload replaced a router
+
+    async def wait_handover(self, names: list[str], timeout: float) -> list[str]:
+        """Wait until no instance in ``names`` is MASTER and each hears another master.
+
+        Returns the instances that did not hand over in time (empty on success).
+        """
+        d = self.daemon
+        assert d.loop is not None
+        deadline = d.loop.time() + timeout
+        while True:
+            pending = [n for n in names if d.node is not None and n in d.node.routers
+                       and not handed_over(d.node.routers[n])]
+            if not pending or d.loop.time() >= deadline:
+                return pending
+            await asyncio.sleep(WAIT_POLL_INTERVAL)
+
+
+def handed_over(router: VirtualRouter) -> bool:
+    """Another node is MASTER for this instance, as far as this node can tell."""
+    if router.state is State.FAULT:
+        return True  # we hold nothing; maintenance makes nothing worse
+    return (router.state is State.BACKUP and router.master_address is not None
+            and router.master_address != router.params.src)
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def _tracker_state(kind: TrackerKind, value: bool | int | None) -> str:
+    if value is None:
+        return "unknown"
+    if kind is TrackerKind.FILE:
+        return str(int(value))
+    good = bool(value)
+    return {
+        TrackerKind.INTERFACE: "up" if good else "down",
+        TrackerKind.SCRIPT: "ok" if good else "failing",
+        TrackerKind.PROCESS: "running" if good else "not running",
+    }.get(kind, str(value))
+
+
+def instance_status(ops: Operations, name: str, router: VirtualRouter,
+                    now: float, wall: float) -> dict[str, Any]:
+    """One instance's status (VIP presence filled in later, it needs netlink)."""
+    d = ops.daemon
+    rt = d.instances.get(name)
+    p = router.params
+    contributions = dict(router.priority_contributions())
+    trackers = []
+    for spec in p.trackers:
+        value = router.tracker_values.get(spec.key)
+        trackers.append({
+            "key": spec.key, "kind": spec.kind.value, "name": spec.name,
+            "weight": spec.weight, "reverse": spec.reverse,
+            "value": value, "state": _tracker_state(spec.kind, value),
+            "delta": contributions.get(spec.key, 0),
+            "fault": spec.key in router.fault_reasons,
+        })
+    reasons = [{"source": key, "delta": delta} for key, delta in contributions.items()]
+    if router.priority_override is not None:
+        reasons.append({"source": "maintenance" if ops.maintenance.is_on(name) else "override",
+                        "delta": router.priority_override - router.base_priority,
+                        "override": router.priority_override})
+    vips = []
+    if rt is not None:
+        for vip, ifname in d._vips(rt):
+            vips.append({"address": str(vip.address), "interface": ifname, "present": None,
+                         "excluded": vip not in rt.cfg.virtual_ipaddresses})
+    is_self = router.master_address is not None and router.master_address == p.src
+    s = router.stats
+    book = ops.conflicts.books.get(name) if ops.conflicts is not None else None
+    return {
+        "name": name,
+        "state": router.state.value,
+        "state_number": router.state.number,
+        "since": wall - max(0.0, now - router.state_since),
+        "for_seconds": round(max(0.0, now - router.state_since), 3),
+        "interface": p.interface,
+        "vrid": p.vrid,
+        "version": p.version,
+        "advert_int": p.advert_int,
+        "source": str(p.src),
+        "priority": {
+            "configured": router.base_priority,
+            "effective": router.effective_priority,
+            "reasons": reasons,
+            "fault_reasons": list(router.fault_reasons),
+        },
+        "maintenance": ops.maintenance.is_on(name),
+        "master": {
+            "address": None if router.master_address is None else str(router.master_address),
+            "priority": router.master_priority,
+            "self": router.state is State.MASTER or is_self,
+        },
+        "vips": vips,
+        "trackers": trackers,
+        "counters": {
+            "adverts_sent": s.adverts_sent,
+            "adverts_received": s.adverts_received,
+            "priority_zero_sent": s.priority_zero_sent,
+            "priority_zero_received": s.priority_zero_received,
+            "became_master": s.became_master,
+            "released_master": s.released_master,
+            "transitions": s.transitions,
+            "drops": {r.value: n for r, n in sorted(s.drops.items(), key=lambda kv: kv[0].value)},
+        },
+        "conflicts": {
+            "total": book.total if book else 0,
+            "active": [c.as_dict() for c in book.active.values()] if book else [],
+        },
+    }
+
+
+def _present_addresses(netlink: Netlink, ifnames: set[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for ifname in ifnames:
+        try:
+            index = netlink.ifindex(ifname)
+            out[ifname] = {str(a.interface.ip) for a in netlink.addresses(index)}
+        except PyKeepalivedError:
+            out[ifname] = set()
+    return out
+
+
+async def build_status(ops: Operations) -> dict[str, Any]:
+    d = ops.daemon
+    assert d.loop is not None
+    now, wall = d.loop.time(), time.time()
+    routers = dict(d.node.routers) if d.node is not None else {}
+    instances = [instance_status(ops, name, r, now, wall) for name, r in routers.items()]
+    ifnames = {v["interface"] for inst in instances for v in inst["vips"]}
+    try:
+        present = await d.loop.run_in_executor(None, _present_addresses, d.netlink, ifnames)
+    except Exception:  # netlink closing during shutdown: say "unknown"
+        present = {}
+    for inst in instances:
+        for v in inst["vips"]:
+            have = present.get(v["interface"])
+            if have is not None:
+                v["present"] = str(ip_address(v["address"].split("/")[0])) in have
+    node_drops = ({r.value: n for r, n in d.node.drops.items()} if d.node is not None else {})
+    return {
+        "ok": True,
+        "daemon": {
+            "pid": os.getpid(),
+            "started_at": d.started_at,
+            "version": __import__("pykeepalived").__version__,
+            "config_file": getattr(d.options, "config_file", None),
+            "control_socket": ops.socket_path,
+            "maintenance_file": ops.maintenance.path,
+            "metrics_listen": getattr(d.options, "metrics_listen", None),
+            "unattributed_drops": node_drops,
+        },
+        "instances": instances,
+    }
+
+
+# ---------------------------------------------------------------------------- socket
+
+
+class ControlServer:
+    """The Unix socket: one JSON request line in, one JSON answer line out."""
+
+    def __init__(self, ops: Operations, path: str, group: str | None = None) -> None:
+        self.ops = ops
+        self.path = path
+        self.group = group
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    def _bind(self) -> socket.socket:
+        directory = os.path.dirname(self.path) or "."
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        if os.path.exists(self.path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.settimeout(0.5)
+                probe.connect(self.path)
+            except OSError:
+                os.unlink(self.path)  # stale: its daemon is gone
+            else:
+                raise ControlError(f"{self.path} is in use by another running daemon; "
+                                   "give each daemon its own --control-socket")
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        # Created 0600 from the start (no window where others could connect).
+        old = os.umask(0o177)
+        try:
+            sock.bind(self.path)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(old)
+        if self.group:
+            gid = grp.getgrnam(self.group).gr_gid
+            os.chown(self.path, 0 if os.geteuid() == 0 else -1, gid)
+            os.chmod(self.path, 0o660)
+        sock.setblocking(False)
+        return sock
+
+    async def start(self) -> None:
+        try:
+            sock = self._bind()
+        except (OSError, KeyError) as exc:
+            raise ControlError(f"cannot open control socket {self.path}: {exc}") from exc
+        self._server = await asyncio.start_unix_server(self._handle, sock=sock,
+                                                       limit=MAX_REQUEST)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            try:
+                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+                request = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ControlError("a request is a JSON object")
+                answer = await self.dispatch(request)
+            except (ValueError, asyncio.LimitOverrunError) as exc:
+                answer = {"ok": False, "error": f"malformed request: {exc}"}
+            except ControlError as exc:
+                answer = {"ok": False, "error": str(exc)}
+            except TimeoutError:
+                answer = {"ok": False, "error": "no request received"}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("command")
+        if command == "status":
+            return await build_status(self.ops)
+        if command == "maintenance":
+            return await self.maintenance(request)
+        raise ControlError(f"unknown command {command!r} (status, maintenance)")
+
+    async def maintenance(self, request: dict[str, Any]) -> dict[str, Any]:
+        action = request.get("action")
+        if action not in ("on", "off"):
+            raise ControlError("maintenance action must be 'on' or 'off'")
+        names = request.get("instances") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ControlError("instances must be a list of names")
+        wait = request.get("wait")
+        if wait is not None and (not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT):
+            raise ControlError(f"wait must be a number of seconds (0..{MAX_WAIT:g})")
+        m = self.ops.maintenance
+        d = self.ops.daemon
+        assert d.node is not None
+        targets = list(names) or list(d.node.routers)
+        before = {n: d.node.routers[n].effective_priority for n in targets
+                  if n in d.node.routers}
+        m.update(action == "on", names)
+        if action == "off" or wait is None:
+            return {"ok": True, "instances": targets, "maintenance": action == "on"}
+        pending = await m.wait_handover(targets, float(wait))
+        if not pending:
+            masters = {n: str(d.node.routers[n].master_address) for n in targets}
+            return {"ok": True, "instances": targets, "maintenance": True, "masters": masters}
+        # Nobody took over: never leave the service without a master. Undo for every target
+        # (the ones that did hand over go back to their priority too: it is one request).
+        m.update(False, names)
+        detail = []
+        for n in pending:
+            r = d.node.routers[n]
+            detail.append(f"{n} is still {r.state.value} (master: {r.master_address or 'none'})")
+        restored = ", ".join(f"{n} {d.node.routers[n].effective_priority}" for n in before
+                             if n in d.node.routers)
+        msg = (f"maintenance refused: no other node became MASTER within {wait:g}s; "
+               f"{'; '.join(detail)}. Priority restored ({restored}), VIPs kept.")
+        d.log.event(msg)
+        return {"ok": False, "error": msg, "pending": pending}
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+class Operations:
+    """Everything operators talk to, owned by one :class:`Daemon`.
+
+    The driver calls :meth:`prepare` before the first election (so a node in maintenance
+    never advertises its normal priority after a restart), :meth:`start` once the node runs,
+    and :meth:`stop` first thing on shutdown.
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        opts = daemon.options
+        self.daemon = daemon
+        self.socket_path: str = getattr(opts, "control_socket", None) or DEFAULT_CONTROL_SOCKET
+        self.state_dir: str = getattr(opts, "state_dir", None) or DEFAULT_STATE_DIR
+        flag = getattr(opts, "maintenance_file", None) or os.path.join(self.state_dir,
+                                                                       MAINTENANCE_FILE)
+        self.maintenance = Maintenance(self, flag)
+        self.conflicts: ConflictDetector | None = None
+        if not getattr(opts, "no_conflict_detection", False):
+            self.conflicts = ConflictDetector(
+                daemon,
+                probe_interval=getattr(opts, "conflict_probe_interval", None)
+                or DEFAULT_PROBE_INTERVAL,
+                script=getattr(opts, "conflict_script", None),
+            )
+        listen = getattr(opts, "metrics_listen", None)
+        self.metrics = MetricsServer(self, listen) if listen else None
+        self.server = ControlServer(self, self.socket_path, getattr(opts, "control_group", None))
+        self._tasks: list[asyncio.Task[None]] = []
+        daemon.on_transition.append(self._on_transition)
+        hooks = getattr(daemon, "on_datagram", None)
+        if hooks is not None and self.conflicts is not None:
+            hooks.append(self.conflicts.datagram)
+
+    def prepare(self, now: float) -> list[Action]:
+        """Maintenance overrides for the routers about to start."""
+        return self.maintenance.sync(now)
+
+    async def start(self) -> None:
+        d = self.daemon
+        try:
+            await self.server.start()
+        except ControlError as exc:
+            d.log.event(f"ERROR: {exc}: 'pykeepalived status' and 'maintenance' will not work")
+        if self.metrics is not None:
+            try:
+                await self.metrics.start()
+            except MetricsError as exc:
+                d.log.event(f"ERROR: {exc}")
+                self.metrics = None
+        if self.conflicts is not None:
+            self.conflicts.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.maintenance.run(), name="maintenance-flag"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.server.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
+        if self.conflicts is not None:
+            await self.conflicts.stop()
+
+    def _on_transition(self, tr: Transition) -> None:
+        # A router created by a reload starts without the override: apply it at once.
+        if tr.old is State.INIT and self.daemon.loop is not None:
+            router = self.daemon.node.routers.get(tr.instance) if self.daemon.node else None
+            if router is not None and router.priority_override is None \
+                    and tr.instance in self.maintenance.wanted():
+                self.daemon.loop.call_soon(self.maintenance.apply_now)
