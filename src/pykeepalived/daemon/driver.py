@@ -44,6 +44,7 @@ from pykeepalived.core.actions import (
 )
 from pykeepalived.core.node import Node
 from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+from pykeepalived.daemon.control import Operations
 from pykeepalived.daemon.log import EventLog
 from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
 from pykeepalived.daemon.scripts import RunAs, ScriptSpec, ScriptTracker
@@ -121,7 +122,11 @@ class Daemon:
         self._reload_requested = False
         self.started_at = time.time()
         self.on_transition: list[Callable[[Transition], None]] = []
+        #: called with (now, interface, src, dst, payload) for every VRRP datagram, before the core
+        self.on_datagram: list[Callable[[float, str, IPAddress, IPAddress, bytes], None]] = []
         self._scripts_disabled = False
+        # Control socket, maintenance, metrics, split-brain detection (daemon/control.py).
+        self.operations = Operations(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -178,9 +183,11 @@ class Daemon:
         now = self.loop.time()
         for rt in self.instances.values():
             self._initial_trackers(rt, now)
+        self._execute(self.operations.prepare(now))
         self._execute(self.node.start(now))
         self._rearm()
         self._renew_task = self.loop.create_task(self._renew_loop(), name="vip-renew")
+        await self.operations.start()
 
     def _script_user(self, config: KeepalivedConfig) -> tuple[int, int]:
         g = config.global_defs
@@ -197,6 +204,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         assert self.loop is not None
+        await self.operations.stop()
         if self._timer is not None:
             self._timer.cancel()
         if self._renew_task is not None:
@@ -433,6 +441,8 @@ class Daemon:
         now = self._now()
         actions: list[Action] = []
         for rx in batch:
+            for hook in self.on_datagram:
+                hook(now, sock.ifname, rx.src, rx.dst, rx.payload)
             actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
                                               interface=sock.ifname, ttl=rx.ttl))
         self._execute(actions)
