@@ -1,0 +1,1 @@
+"""Interoperability with real keepalived: mixed clusters, the wire and the logs."""
