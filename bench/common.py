@@ -203,3 +203,31 @@ def stop_hogs(procs: Iterable[subprocess.Popen[bytes]]) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait()
+
+
+# ---------------------------------------------------------------------------- VRRP counters
+
+COUNTER_TABLE = "pkbench"
+
+
+def add_vrrp_counters(ns: str) -> None:
+    """nftables counters of VRRP packets (IP protocol 112) sent and received in namespace ``ns``."""
+    from pykeepalived.net.nft import nft
+    nft(f"add table inet {COUNTER_TABLE}\n"
+        f"add counter inet {COUNTER_TABLE} vrrp_in\n"
+        f"add counter inet {COUNTER_TABLE} vrrp_out\n"
+        f"add chain inet {COUNTER_TABLE} in {{ type filter hook input priority 0; }}\n"
+        f"add chain inet {COUNTER_TABLE} out {{ type filter hook output priority 0; }}\n"
+        f"add rule inet {COUNTER_TABLE} in meta l4proto 112 counter name vrrp_in\n"
+        f"add rule inet {COUNTER_TABLE} out meta l4proto 112 counter name vrrp_out\n", netns=ns)
+
+
+def vrrp_counters(ns: str) -> tuple[int, int]:
+    """(VRRP packets received, VRRP packets sent) so far in namespace ``ns``."""
+    from pykeepalived.net.nft import nft
+    values = []
+    for name in ("vrrp_in", "vrrp_out"):
+        text = nft(f"list counter inet {COUNTER_TABLE} {name}", netns=ns)
+        words = text.split()
+        values.append(int(words[words.index("packets") + 1]))
+    return values[0], values[1]
