@@ -551,6 +551,8 @@ class Operations:
         if self.metrics is not None:
             try:
                 await self.metrics.start()
+                d.log.event(f"Serving Prometheus metrics on {self.metrics.host}:"
+                            f"{self.metrics.bound_port}")
             except MetricsError as exc:
                 d.log.event(f"ERROR: {exc}")
                 self.metrics = None
