@@ -47,6 +47,8 @@ from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, Vir
 from pykeepalived.daemon.control import Operations
 from pykeepalived.daemon.log import EventLog
 from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
+from pykeepalived.daemon.process import apply_process_settings
+from pykeepalived.daemon.routes import route_spec, rule_spec
 from pykeepalived.daemon.scripts import RunAs, ScriptSpec, ScriptTracker
 from pykeepalived.daemon.sdnotify import SystemdNotifier
 from pykeepalived.daemon.security import (
@@ -55,8 +57,15 @@ from pykeepalived.daemon.security import (
     resolve_script_user,
     security_violation_message,
 )
+from pykeepalived.daemon.trackers import (
+    FileTracker,
+    ProcessTracker,
+    TrackFileSpec,
+    TrackProcessSpec,
+)
 from pykeepalived.errors import PyKeepalivedError
-from pykeepalived.net.netlink import LinkMonitor, Netlink, NetlinkOpError
+from pykeepalived.net.netlink import LinkMonitor, Netlink, NetlinkOpError, RouteSpec, RuleSpec
+from pykeepalived.net.nft import VipFilter
 from pykeepalived.net.packet_socket import PacketSocket
 from pykeepalived.net.vrrp_socket import VrrpSocket
 
@@ -82,6 +91,8 @@ class InstanceRuntime:
     vmac_created: bool = False
     holding: bool = False
     installed: list[tuple[int, VirtualIP]] = field(default_factory=list)
+    routes_installed: list[RouteSpec] = field(default_factory=list)
+    rules_installed: list[RuleSpec] = field(default_factory=list)
 
 
 def _ip(value: object) -> IPAddress:
@@ -125,6 +136,13 @@ class Daemon:
         #: called with (now, interface, src, dst, payload) for every VRRP datagram, before the core
         self.on_datagram: list[Callable[[float, str, IPAddress, IPAddress, bytes], None]] = []
         self._scripts_disabled = False
+        self._script_uid = 0
+        self._script_security = False
+        self._script_checks: list[ScriptCheck] = []
+        self._stopping = False
+        self.file_tracker: FileTracker | None = None
+        self.process_tracker: ProcessTracker | None = None
+        self.vip_filter: VipFilter | None = None
         # Control socket, maintenance, metrics, split-brain detection (daemon/control.py).
         self.operations = Operations(self)
 
@@ -141,6 +159,8 @@ class Daemon:
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
         self.config = self.load()
+        for applied in apply_process_settings(self.config.global_defs.raw, self.log.event):
+            self.log.detail(f"process setting applied: {applied}")
         self._install_signals()
         await self._start(self.config)
         self.sd.ready(self._status_line())
@@ -176,6 +196,8 @@ class Daemon:
         self.link_monitor.start(self.loop)
         self._build(config, script_uid)
         self._start_scripts(config, script_uid)
+        self._start_trackers(config)
+        self._setup_accept_mode()
         self._static_setup(config)
         for inst in self.instances.values():
             self._open_sockets(inst)
@@ -200,6 +222,8 @@ class Daemon:
             self._scripts_disabled = True
             return 0, 0
         self._scripts_disabled = False
+        self._script_uid = user.uid
+        self._script_security = g.enable_script_security
         return user.uid, user.gid
 
     async def _shutdown(self) -> None:
@@ -213,8 +237,16 @@ class Daemon:
                 await self._renew_task
         for tracker in self.scripts.values():
             await tracker.stop()
+        if self.process_tracker is not None:
+            await self.process_tracker.stop()
+        if self.file_tracker is not None:
+            await self.file_tracker.stop()
+        self._stopping = True
         if self.node is not None:
             self._execute(self.node.stop(self.loop.time()))
+        if self.vip_filter is not None:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.vip_filter.destroy()
         for rt in self.instances.values():
             if rt.vmac_created:
                 with contextlib.suppress(PyKeepalivedError, OSError):
@@ -292,6 +324,13 @@ class Daemon:
                 continue
             weight = tf.weight if tf.weight is not None else fdef.weight
             trackers.append(TrackerSpec(TrackerKind.FILE, tf.name, weight, tf.reverse))
+        for tp in cfg.track_processes:
+            pdef = config.track_processes.get(tp.name)
+            if pdef is None:
+                continue
+            weight = tp.weight if tp.weight is not None else pdef.weight
+            reverse = tp.reverse or (tp.weight is None and pdef.reverse)
+            trackers.append(TrackerSpec(TrackerKind.PROCESS, tp.name, weight, reverse))
         strict = cfg.strict_mode or g.vrrp_strict
         auth_type = {None: vrrp_packet.AUTH_NONE, "PASS": vrrp_packet.AUTH_PASS,
                      "AH": vrrp_packet.AUTH_AH}[cfg.auth_type]
@@ -353,7 +392,13 @@ class Daemon:
                      fault: str | None, stop: str | None, deleted: str | None,
                      rx_lower: str | None) -> NotifySpec:
         def s(cmd: str | None) -> NotifyScript | None:
-            return NotifyScript(cmd) if cmd else None
+            if not cmd or self._scripts_disabled:
+                return None
+            # keepalived checks notify scripts like tracked ones and refuses unsafe ones.
+            verdict = check_script(cmd, self._script_uid, self._script_security,
+                                   log=self.log.event)
+            self._script_checks.append(verdict)
+            return NotifyScript(cmd) if verdict.ok else None
         return NotifySpec(master=s(master), backup=s(backup), fault=s(fault), stop=s(stop),
                           deleted=s(deleted), notify=s(notify), master_rx_lower_pri=s(rx_lower))
 
@@ -361,7 +406,7 @@ class Daemon:
         used = {ts.name for i in config.vrrp_instances for ts in i.track_scripts}
         used |= {ts.name for sg in config.sync_groups for ts in sg.track_scripts}
         g = config.global_defs
-        checks: list[ScriptCheck] = []
+        checks = self._script_checks
         for name in sorted(used):
             script = config.vrrp_scripts.get(name)
             if script is None or not script.script or self._scripts_disabled:
@@ -385,10 +430,58 @@ class Daemon:
         warning = security_violation_message(checks, g.enable_script_security)
         if warning:
             self.log.event(warning)
+        self._script_checks = []
 
     def _static_setup(self, config: KeepalivedConfig) -> None:
+        """static_ipaddress / static_routes / static_rules: set once at start-up, permanent."""
         for sa in config.static_addresses:
-            self._add_vip(sa, "eth0", lifetime=None)
+            with contextlib.suppress(NetlinkOpError):
+                self._add_vip(sa, sa.dev or "eth0", lifetime=None)
+        for route in config.static_routes:
+            try:
+                self.netlink.add_route(route_spec(route.words, self.netlink.ifindex),
+                                       replace=True)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log.event(f"static route {' '.join(route.words)}: {exc}")
+        for rule in config.static_rules:
+            try:
+                self.netlink.add_rule(rule_spec(rule.words))
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log.event(f"static rule {' '.join(rule.words)}: {exc}")
+
+    def _start_trackers(self, config: KeepalivedConfig) -> None:
+        """track_file and track_process watchers feeding the core's trackers."""
+        files = [TrackFileSpec(t.name, t.file, t.weight, t.reverse, t.init_file,
+                               t.init_file_overwrite)
+                 for t in config.track_files.values() if t.file]
+        if files:
+            self.file_tracker = FileTracker(files, self._on_track_file, self.log.event)
+            self.file_tracker.start()
+        procs = []
+        for t in config.track_processes.values():
+            if not t.process:
+                continue
+            words = t.process.split()
+            procs.append(TrackProcessSpec(
+                name=t.name, process=words[0], params=tuple(words[1:]) or None,
+                param_match=t.param_match or "none",  # type: ignore[arg-type]
+                full_command=t.full_command, quorum=t.quorum, quorum_max=t.quorum_max,
+                weight=t.weight, reverse=t.reverse, fork_delay=t.fork_delay or 0.0,
+                terminate_delay=t.terminate_delay or 0.0))
+        if procs:
+            self.process_tracker = ProcessTracker(procs, self._on_track_process, self.log.event)
+            self.process_tracker.start()
+
+    def _setup_accept_mode(self) -> None:
+        """no_accept / vrrp_strict: drop traffic to the VIPs through nftables, as keepalived."""
+        if all(rt.cfg.accept for rt in self.instances.values()):
+            return
+        try:
+            self.vip_filter = VipFilter()
+            self.vip_filter.setup()
+        except (PyKeepalivedError, OSError) as exc:
+            self.log.event(f"cannot set up the nftables accept-mode filter: {exc}")
+            self.vip_filter = None
 
     def _open_sockets(self, rt: InstanceRuntime) -> None:
         assert self.loop is not None
@@ -419,6 +512,8 @@ class Daemon:
                 except PyKeepalivedError:
                     up = False
                 router.tracker_values[spec.key] = up
+            elif spec.kind is TrackerKind.FILE and self.file_tracker is not None:
+                router.tracker_values[spec.key] = self.file_tracker.value(spec.name)
             elif spec.kind is TrackerKind.SCRIPT and spec.name not in self.scripts:
                 # A refused or missing script never runs: keepalived treats it as not tracked.
                 router.tracker_values[spec.key] = spec.weight >= 0 or None
@@ -471,6 +566,12 @@ class Daemon:
         self._execute(self.node.update_tracker(self._now(), key, value))
         self._rearm()
 
+    def _on_track_file(self, name: str, value: int) -> None:
+        self._tracker_input(f"{TrackerKind.FILE.value}:{name}", value)
+
+    def _on_track_process(self, name: str, up: bool) -> None:
+        self._tracker_input(f"{TrackerKind.PROCESS.value}:{name}", up)
+
     def _on_script(self, name: str, good: bool) -> None:
         self._tracker_input(f"{TrackerKind.SCRIPT.value}:{name}", good)
 
@@ -478,8 +579,10 @@ class Daemon:
         self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
         self._tracker_input(f"{TrackerKind.INTERFACE.value}:{ifname}", up)
         if up:
-            # The interface may have got its address only now.
+            # The interface may have appeared or got its address only now.
             for rt in self.instances.values():
+                if rt.base_if == ifname and (rt.base_if, rt.family) not in self.sockets:
+                    self._open_sockets(rt)
                 if rt.base_if == ifname and rt.params.src.is_unspecified:
                     src = self._source_for(rt.cfg, ifname, rt.family)
                     if self.node is not None:
@@ -513,6 +616,8 @@ class Daemon:
         elif isinstance(action, AddAddresses):
             self._add_addresses(self.instances[action.instance])
         elif isinstance(action, RemoveAddresses):
+            if self._stopping and self.vip_lifetime is None:
+                return  # -V: keepalived leaves the VIPs and routes in place on stop
             self._remove_addresses(self.instances[action.instance])
         elif isinstance(action, SendGratuitous):
             self._send_gratuitous(self.instances[action.instance], action.count)
@@ -557,6 +662,12 @@ class Daemon:
         return ifindex
 
     def _add_addresses(self, rt: InstanceRuntime) -> None:
+        # keepalived's order: accept-mode filter, VIPs, excluded VIPs, routes, rules.
+        if not rt.cfg.accept and self.vip_filter is not None:
+            try:
+                self.vip_filter.add_vips([v.address.ip for v, _ in self._vips(rt)])
+            except (PyKeepalivedError, OSError) as exc:
+                self.log.event(f"({rt.cfg.name}) accept-mode filter: {exc}")
         rt.installed = []
         for vip, ifname in self._vips(rt):
             try:
@@ -567,14 +678,39 @@ class Daemon:
             if ifindex is not None:
                 rt.installed.append((ifindex, vip))
         rt.holding = True
+        for route in rt.cfg.virtual_routes:
+            try:
+                spec = route_spec(route.words, self.netlink.ifindex, default_dev=None)
+                self.netlink.add_route(spec, replace=True)
+                rt.routes_installed.append(spec)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log.event(f"({rt.cfg.name}) cannot add route {' '.join(route.words)}: {exc}")
+        for rule in rt.cfg.virtual_rules:
+            try:
+                rspec = rule_spec(rule.words)
+                self.netlink.add_rule(rspec)
+                rt.rules_installed.append(rspec)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log.event(f"({rt.cfg.name}) cannot add rule {' '.join(rule.words)}: {exc}")
 
     def _remove_addresses(self, rt: InstanceRuntime) -> None:
+        for rspec in rt.rules_installed:
+            with contextlib.suppress(PyKeepalivedError):
+                self.netlink.remove_rule(rspec)
+        rt.rules_installed = []
+        for spec in rt.routes_installed:
+            with contextlib.suppress(PyKeepalivedError):
+                self.netlink.remove_route(spec)
+        rt.routes_installed = []
         for ifindex, vip in rt.installed:
             with contextlib.suppress(NetlinkOpError):
                 self.netlink.remove_address(ifindex, vip.address,
                                             peer=vip.peer.ip if vip.peer else None)
         rt.installed = []
         rt.holding = False
+        if not rt.cfg.accept and self.vip_filter is not None:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.vip_filter.remove_vips([v.address.ip for v, _ in self._vips(rt)])
 
     async def _renew_loop(self) -> None:
         """Keep the lifetimes of held VIPs topped up (crash-safe VIPs)."""
@@ -614,8 +750,7 @@ class Daemon:
                 frame = frames.build_gratuitous_arp(info.mac, addr)
                 what = "gratuitous ARPs"
             else:
-                src = info.ipv6_link_local or addr
-                frame = frames.build_unsolicited_na(info.mac, src, addr)
+                frame = frames.build_unsolicited_na(info.mac, addr, addr)
                 what = "Unsolicited Neighbour Adverts"
             self.log.detail(f"({rt.cfg.name}) Sending/queueing {what} on {ifname} for {addr}")
             for _ in range(count):

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -388,10 +389,7 @@ class Lab:
         for ns in reversed(self._namespaces):
             _delete_ns(ns)
         self._namespaces.clear()
-        for f in self.tmpdir.glob("*"):
-            f.unlink()
-        with contextlib.suppress(OSError):
-            self.tmpdir.rmdir()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def __enter__(self) -> Lab:
         try:
