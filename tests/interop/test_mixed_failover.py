@@ -33,6 +33,7 @@ from tests.interop.mixed import (
     Variant,
     shared_config,
 )
+from tests.netns.daemons import crash
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -80,7 +81,7 @@ def test_master_crash_backup_takes_over_within_master_down_interval(
 ) -> None:
     vip = start_pair(mixed, variant, role)
     t = time.monotonic()
-    mixed.daemon("n1").kill9()  # parent and VRRP child of keepalived alike
+    crash(mixed.daemon("n1"))  # parent and VRRP child of keepalived alike
     added = mixed.wait_added("n2", vip, after=t)
     check_within(added - t, variant.master_down(LOW) + MARGIN, "crash takeover", mixed)
     assert mixed.live_holders(vip) == ["n2"], mixed.logs()

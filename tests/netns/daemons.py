@@ -174,3 +174,21 @@ def config(prio: int, *, vip: str = "192.0.2.100/24 dev eth0", version: int = 3,
     inst = VRRP_INSTANCE.format(name=name, state=state, vrid=vrid, prio=prio,
                                 advert_int=advert_int, extra=extra, vip=vip, tail=tail)
     return glob + head + inst
+
+
+def crash(daemon: Daemon) -> None:
+    """SIGKILL all of a daemon's processes as one crash.
+
+    Every process is SIGSTOPped first: otherwise keepalived's VRRP child can see its parent
+    die (parent-death signal) between the two kills and shut down gracefully, sending a
+    priority-0 advert and removing its VIPs, which turns a crash test into a handover test.
+    """
+    pids = []
+    for path in (daemon.vrrp_pid_file, daemon.pid_file):  # the VRRP child first
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(int(path.read_text().strip()))
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    daemon.kill9()  # reaps the process handle (and catches anything not in a pid file)
