@@ -22,6 +22,7 @@ import pytest
 
 from pykeepalived.core.router import skew_time
 from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.nft import nft
 from tests.netns.daemons import Cluster, config
 from tests.netns.lab import Lab, Node
 
@@ -246,15 +247,15 @@ def test_split_brain_is_reported_on_both_masters_and_garps_follow_the_survivor(
     lab.block_vrrp(n2)
     for node, prio in ((n1, 150), (n2, 100)):
         cluster.add(node, config(prio, advert_int=ADVERT_INT, extra="    garp_master_delay 0"),
-                    extra=ops_args(ops_dir, node.name, "--conflict-probe-interval", "0.5",
-                                   "--conflict-script", str(script)))
+                    extra=ops_args(ops_dir, node.name, "--conflict-script", str(script)))
     cluster.start_all()
     t = time.monotonic()
     wait_until(lambda: sorted(cluster.holders(VIP)) == ["n1", "n2"], what="two masters")
     for name, other in (("n1", n2.mac), ("n2", n1.mac)):
         line = f"(VI_1) CONFLICT: {VIP} also held by {other}"
         wait_until(lambda line=line, name=name: line in cluster.daemons[name].log(),
-                   timeout=5, what=f"conflict on {name}")
+                   timeout=6, what=f"conflict on {name}")
+    # default probe interval 1 s: confirmed after two to three rounds as MASTER
     assert time.monotonic() - t < 5
     c1 = instance(ops_dir, "n1")["conflicts"]
     assert c1["total"] == 1 and c1["active"][0]["holder"] == n2.mac
@@ -274,3 +275,24 @@ def test_split_brain_is_reported_on_both_masters_and_garps_follow_the_survivor(
     assert {g["eth.src"] for g in garps} == {n1.mac}
     assert instance(ops_dir, "n1")["conflicts"]["active"] == []
     assert instance(ops_dir, "n2")["state"] == "BACKUP"
+
+
+def test_one_way_vrrp_loss_is_reported_as_another_master_at_equal_priority(
+    cluster: Cluster, ops_dir: Path
+) -> None:
+    lab = cluster.lab
+    n1, n2 = lab.add_node("n1"), lab.add_node("n2")
+    # n1 hears no VRRP, n2 hears n1: only n2 can see the other master's adverts.
+    nft("table inet pkoneway {\n chain in { type filter hook input priority -10; "
+        "policy accept; meta l4proto 112 drop; }\n}\n", netns=n1.ns)
+    for node in (n2, n1):  # n2 first, so it is MASTER when n1 (lower IP) comes up
+        d = cluster.add(node, config(100, advert_int=ADVERT_INT),
+                        extra=ops_args(ops_dir, node.name))
+        d.start().wait_ready()
+        wait_until(lambda node=node: node.name in cluster.holders(VIP), what=node.name)
+    line = "(VI_1) CONFLICT: another MASTER 192.0.2.1 advertises our VRID with priority 100 " \
+           "(ours 100)"
+    wait_until(lambda: line in cluster.daemons["n2"].log(), timeout=6, what="advert conflict")
+    kinds = {c["kind"] for c in instance(ops_dir, "n2")["conflicts"]["active"]}
+    assert kinds == {"address", "advert"}
+    assert sorted(cluster.holders(VIP)) == ["n1", "n2"]
