@@ -155,3 +155,40 @@ def test_cleanup_leaves_no_filter_table_behind(cluster: Cluster) -> None:
     cluster.start_all()
     cluster.daemons["n1"].stop()
     assert "unrelated" in n1.exec(["nft", "list", "tables"]).stdout  # never touches others'
+
+
+def test_usr1_usr2_dumps_in_keepalived_layout_and_no_symlink_following(
+    cluster: Cluster, tmp_path: object
+) -> None:
+    import os
+    from pathlib import Path
+
+    data, stats = Path("/tmp/keepalived.data"), Path("/tmp/keepalived.stats")
+    for f in (data, stats):
+        f.unlink(missing_ok=True)
+    victim = cluster.lab.tmpdir / "victim"
+    victim.write_text("precious\n")
+    stats.symlink_to(victim)
+    try:
+        d = cluster.add(cluster.lab.add_node("n1"), config(150))
+        cluster.start_all()
+        assert cluster.wait_single_holder(VIP) == "n1"
+        d.signal(signal.SIGUSR1)
+        d.signal(signal.SIGUSR2)
+        assert wait_until(lambda: data.exists() and "Virtual IP" in data.read_text())
+        text = data.read_text()
+        for line in (" VRRP Instance = VI_1", "   State = MASTER", "   Virtual Router ID = 51",
+                     "   Priority = 150", "   Advert interval = 100 milli-sec",
+                     "     192.0.2.100/24 dev eth0 scope global set"):
+            assert line in text.splitlines(), text
+        time.sleep(0.3)
+        assert victim.read_text() == "precious\n"  # the symlink was not followed
+        assert wait_until(lambda: "Unable to open /tmp/keepalived.stats" in d.log())
+        stats.unlink()
+        d.signal(signal.SIGUSR2)
+        assert wait_until(lambda: stats.exists() and "Priority Zero:" in stats.read_text())
+        assert "VRRP Instance: VI_1" in stats.read_text()
+        assert os.stat(stats).st_mode & 0o777 == 0o644
+    finally:
+        for f in (data, stats):
+            f.unlink(missing_ok=True)

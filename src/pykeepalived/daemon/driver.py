@@ -846,30 +846,80 @@ class Daemon:
             fh.write(text)
 
     def _data_text(self) -> str:
-        lines = ["------< VRRP Topology >------"]
+        """SIGUSR1 dump, in the layout of keepalived's /tmp/keepalived.data (the VRRP parts)."""
+        g = self.config.global_defs if self.config else None
+        lines = ["------< Global definitions >------"]
+        if g is not None:
+            lines += [
+                f" Router ID = {g.router_id or socket.gethostname()}",
+                f" VRRP IPv4 mcast group = {g.vrrp_mcast_group4}",
+                f" VRRP IPv6 mcast group = {g.vrrp_mcast_group6}",
+                f" Gratuitous ARP delay = {g.vrrp_garp_master_delay:g}",
+                f" Gratuitous ARP repeat = {g.vrrp_garp_master_repeat}",
+                f" Num adverts before down = {g.vrrp_down_timer_adverts}",
+                f" VRRP default protocol version = {g.vrrp_version}",
+                f" VRRP strict mode = {str(g.vrrp_strict).lower()}",
+                f" Script security {'enabled' if g.enable_script_security else 'disabled'}",
+                f" Default script uid:gid {self._script_uid}:{self._script_uid}",
+            ]
+        lines.append("------< VRRP Topology >------")
+        offset = time.time() - self._now() if self.loop is not None else 0.0
         for name, router in (self.node.routers.items() if self.node else []):
             rt = self.instances[name]
+            p = router.params
+            since = router.state_since + offset
+            stamp = time.strftime("%a %b %d %H:%M:%S", time.localtime(since))
+            interval = (f"{round(p.advert_int * 1000)} milli-sec" if p.version == 3
+                        else f"{p.advert_units()} sec")
             lines += [
                 f" VRRP Instance = {name}",
+                f"   VRRP Version = {p.version}",
                 f"   State = {router.state.value}",
+                f"   Wantstate = {router.want.value}",
+                f"   Number of interface and track script faults = {len(router.fault_reasons)}",
+                f"   Last transition = {since:.6f} ({stamp}.{int(since % 1 * 1e6):06d} "
+                f"{time.strftime('%Y', time.localtime(since))})",
+                f"   Master down timer = {round(router.master_down_interval() * 1e6)} usecs",
                 f"   Interface = {rt.base_if}",
-                f"   Virtual Router ID = {router.params.vrid}",
+                f"   Using src_ip = {p.src}",
+            ]
+            if p.unicast:
+                lines += ["   Unicast Peer ="] + [f"     {d}" for d in p.destinations]
+            else:
+                lines.append(f"   Multicast address {p.destinations[0]}")
+            lines += [
+                f"   Gratuitous ARP delay = {p.garp_master_delay:g}",
+                f"   Gratuitous ARP repeat = {p.garp_master_repeat}",
+                f"   Gratuitous ARP refresh = {p.garp_master_refresh:g}",
+                f"   Gratuitous ARP refresh repeat = {p.garp_master_refresh_repeat}",
+                f"   Down timer adverts = {p.down_timer_adverts}",
+                f"   Virtual Router ID = {p.vrid}",
                 f"   Priority = {router.base_priority}",
                 f"   Effective priority = {router.effective_priority}",
-                f"   Advert interval = {router.params.advert_int} sec",
-                f"   Last transition = {router.state_since:.6f}",
+                f"   Advert interval = {interval}",
+                f"   Accept = {'enabled' if rt.cfg.accept else 'disabled'}",
+                f"   Preempt = {'disabled' if p.nopreempt else 'enabled'}",
                 f"   Master router = {router.master_address}",
                 f"   Master priority = {router.master_priority}",
-                "   Virtual IP = " + str(len(rt.cfg.virtual_ipaddresses)),
+                f"   Virtual IP ({len(rt.cfg.virtual_ipaddresses)}):",
             ]
-            lines += [f"     {v.address} dev {v.dev or rt.vip_if}"
-                      for v in rt.cfg.virtual_ipaddresses]
+            held = {str(vip.address) for _, vip in rt.installed}
+            for v in rt.cfg.virtual_ipaddresses:
+                mark = "set" if str(v.address) in held else "unset"
+                lines.append(f"     {v.address} dev {v.dev or rt.vip_if} scope "
+                             f"{v.scope or 'global'} {mark}")
         return "\n".join(lines) + "\n"
 
     def _stats_text(self) -> str:
+        """SIGUSR2 dump, in the layout of keepalived's /tmp/keepalived.stats."""
+        from pykeepalived.core.packet import DropReason as R
+
         lines = []
         for name, router in (self.node.routers.items() if self.node else []):
             s = router.stats
+            d = s.drops
+            shown = {R.TOO_SHORT, R.BAD_LENGTH, R.BAD_TTL, R.BAD_TYPE, R.INTERVAL_MISMATCH,
+                     R.ADDRESS_MISMATCH, R.AUTH_TYPE_MISMATCH, R.AUTH_FAILURE}
             lines += [
                 f"VRRP Instance: {name}",
                 "  Advertisements:",
@@ -878,16 +928,24 @@ class Daemon:
                 f"  Became master: {s.became_master}",
                 f"  Released master: {s.released_master}",
                 "  Packet Errors:",
-            ]
-            lines += [f"    {reason.value}: {count}" for reason, count in sorted(
-                s.drops.items(), key=lambda kv: kv[0].value)]
-            lines += [
+                f"    Length: {d[R.TOO_SHORT] + d[R.BAD_LENGTH]}",
+                f"    TTL: {d[R.BAD_TTL]}",
+                f"    Invalid Type: {d[R.BAD_TYPE]}",
+                f"    Advertisement Interval: {d[R.INTERVAL_MISMATCH]}",
+                f"    Address List: {d[R.ADDRESS_MISMATCH]}",
+                "  Authentication Errors:",
+                "    Invalid Type: 0",
+                f"    Type Mismatch: {d[R.AUTH_TYPE_MISMATCH]}",
+                f"    Failure: {d[R.AUTH_FAILURE]}",
                 "  Priority Zero:",
                 f"    Received: {s.priority_zero_received}",
                 f"    Sent: {s.priority_zero_sent}",
             ]
+            others = sorted((r.value, n) for r, n in d.items() if r not in shown and n)
+            if others:
+                lines.append("  Other drops (pykeepalived):")
+                lines += [f"    {reason}: {count}" for reason, count in others]
         return "\n".join(lines) + "\n"
-
 
 def _same_identity(a: RouterParams, b: RouterParams) -> bool:
     """Whether a reload may keep the running router (and its state and VIPs)."""
