@@ -14,6 +14,7 @@ gap between two successful answers, and answers from the old node after the new 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import sys
 import time
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import KINDS, Inst, config_text, log, wait_holding
+from bench.common import KINDS, Inst, add_daemon, config_text, log, wait_holding
 from tests.netns.daemons import Cluster
 from tests.netns.lab import Lab, Node
 
@@ -55,8 +56,8 @@ def bed(kind: str) -> Iterator[WebBed]:
             client = lab.add_node("c", ipv4="192.0.2.50/24", ipv6="2001:db8::50/64")
             for node in (n1, n2):
                 node.popen([sys.executable, str(HERE / "http_node.py"), node.name, str(PORT)])
-            cluster.add(n1, config_text([INST], 150), kind=kind)
-            cluster.add(n2, config_text([INST], 100), kind=kind)
+            add_daemon(cluster, n1, config_text([INST], 150), kind)
+            add_daemon(cluster, n2, config_text([INST], 100), kind)
             cluster.start_all()
             if not wait_holding(cluster, "n1", [VIP], timeout=20):
                 raise RuntimeError(f"{kind}: n1 never became master\n{cluster.logs()}")
@@ -72,7 +73,7 @@ def analyse(lines: list[str], t_fault: float) -> dict[str, float | int | None]:
         probes.append((float(t), ok == "1", name))
     probes.sort()
     ok_times = [t for t, ok, _ in probes if ok]
-    gap = max((b - a for a, b in zip(ok_times, ok_times[1:], strict=False)), default=None)
+    gap = max((b - a for a, b in itertools.pairwise(ok_times)), default=None)
     first_new = next((t for t, ok, n in probes if ok and n == "n2" and t >= t_fault), None)
     stale = [t for t, ok, n in probes if ok and n == "n1" and first_new is not None
              and t > first_new]

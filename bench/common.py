@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.netns.daemons import Cluster, Daemon
+from tests.netns.daemons import PYKEEPALIVED, Cluster, Daemon
+from tests.netns.lab import Node
 
 KINDS = ("ka", "py")
 KIND_NAMES = {"ka": "keepalived", "py": "pykeepalived"}
@@ -151,6 +152,26 @@ def daemon_pids(d: Daemon, timeout: float = 5.0) -> list[int]:
         time.sleep(0.02)
         pids = d.pids()
     return [p for p in pids if Path(f"/proc/{p}").exists()]
+
+
+_PY_FLAGS: list[str] | None = None
+
+
+def py_flags() -> list[str]:
+    """Per-daemon flags pykeepalived needs when several run on one host (if it has them)."""
+    global _PY_FLAGS
+    if _PY_FLAGS is None:
+        out = subprocess.run([*PYKEEPALIVED, "--help"], capture_output=True, text=True).stdout
+        _PY_FLAGS = [f for f in ("--control-socket",) if f in out]
+    return _PY_FLAGS
+
+
+def add_daemon(cluster: Cluster, node: Node, text: str, kind: str) -> Daemon:
+    """``cluster.add`` with a control socket of its own for each pykeepalived."""
+    extra: list[str] = []
+    if kind == "py" and "--control-socket" in py_flags():
+        extra = ["--control-socket", str(cluster.lab.tmpdir / f"{node.name}.ctl")]
+    return cluster.add(node, text, kind=kind, extra=extra)
 
 
 def addresses_on(d: Daemon) -> set[str]:

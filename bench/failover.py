@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bench.common import KINDS, Inst, config_text, log, vip_of, wait_holding
+from bench.common import KINDS, Inst, add_daemon, config_text, log, vip_of, wait_holding
 from tests.netns.daemons import Cluster
 from tests.netns.lab import Lab
 
@@ -63,11 +63,11 @@ def bed(kind: str) -> Iterator[Bed]:
         try:
             n1, n2 = lab.add_node("n1"), lab.add_node("n2")
             flag = str(lab.tmpdir / "healthy")
-            open(flag, "w").close()  # noqa: SIM115 - an empty marker file
+            open(flag, "w").close()
             scripts = {"chk_health": f"/usr/bin/test -f {flag}"}
-            cluster.add(n1, config_text(INSTANCES, 150, scripts=scripts), kind=kind)
+            add_daemon(cluster, n1, config_text(INSTANCES, 150, scripts=scripts), kind)
             backup = [Inst(i.name, i.vrid, i.version, i.advert_int, i.vip) for i in INSTANCES]
-            cluster.add(n2, config_text(backup, 100), kind=kind)
+            add_daemon(cluster, n2, config_text(backup, 100), kind)
             cluster.start_all()
             b = Bed(kind, lab, cluster, flag)
             if not wait_holding(cluster, "n1", b.vips, timeout=20):
@@ -112,7 +112,7 @@ def _settle(b: Bed) -> None:
         log(f"{b.kind}: cluster did not settle, restarting n1")
         b.cluster.daemons["n1"].kill9()
         with contextlib.suppress(OSError):
-            open(b.flag, "w").close()  # noqa: SIM115
+            open(b.flag, "w").close()
         b.lab.link_up(b.cluster.daemons["n1"].node)
         _restart_n1(b)
         wait_holding(b.cluster, "n1", b.vips, timeout=20)
@@ -152,7 +152,7 @@ def sample(b: Bed, scenario: str, rng: random.Random) -> list[dict[str, object]]
         record("health", _takeovers(b, "n2", t, 6.0))
         time.sleep(rng.uniform(0.0, 1.0))
         t2 = time.monotonic()
-        open(b.flag, "w").close()  # noqa: SIM115
+        open(b.flag, "w").close()
         record("preempt_health", _handback(b, t2, 6.0))
     else:
         raise ValueError(scenario)

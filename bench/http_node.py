@@ -1,4 +1,4 @@
-"""A tiny HTTP/1.0 server for the client-downtime benchmark: answers every request with its node name.
+"""A tiny HTTP/1.0 server for the client-downtime benchmark: answers with its node name.
 
 Run inside a node namespace: ``python3 bench/http_node.py NAME PORT``. Single-threaded (selectors),
 so it costs next to nothing while idle and answers within microseconds.
@@ -6,6 +6,7 @@ so it costs next to nothing while idle and answers within microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import sys
@@ -44,10 +45,8 @@ def serve(name: str, port: int) -> None:
                 continue
             sel.unregister(conn)
             if data:
-                try:
+                with contextlib.suppress(OSError):
                     conn.send(reply)
-                except OSError:
-                    pass
             conn.close()
 
 

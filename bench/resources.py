@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from bench.common import (
     KINDS,
     Inst,
+    add_daemon,
     add_vrrp_counters,
     config_text,
     cpu_ns,
@@ -59,8 +60,8 @@ def pair(kind: str, count: int, advert_int: float) -> Iterator[Pair]:
         try:
             insts = instances(count, advert_int)
             n1, n2 = lab.add_node("n1"), lab.add_node("n2")
-            cluster.add(n1, config_text(insts, 200), kind=kind)
-            cluster.add(n2, config_text(insts, 100), kind=kind)
+            add_daemon(cluster, n1, config_text(insts, 200), kind)
+            add_daemon(cluster, n2, config_text(insts, 100), kind)
             for node in (n1, n2):
                 add_vrrp_counters(node.ns)
             cluster.start_all()

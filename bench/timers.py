@@ -12,11 +12,12 @@ priority).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bench.common import KINDS, Inst, busy_hogs, config_text, log, percentile, stop_hogs
+from bench.common import KINDS, Inst, add_daemon, busy_hogs, config_text, log, percentile, stop_hogs
 from tests.netns.daemons import Cluster
 from tests.netns.lab import Capture, Lab
 
@@ -39,20 +40,19 @@ def pair(kind: str, advert_int: float) -> Iterator[Pair]:
         try:
             inst = [Inst("VI_1", 31, 3, advert_int, f"{VIP}/24")]
             n1, n2 = lab.add_node("n1"), lab.add_node("n2")
-            cluster.add(n1, config_text(inst, 200), kind=kind)
-            cluster.add(n2, config_text(inst, 100), kind=kind)
+            add_daemon(cluster, n1, config_text(inst, 200), kind)
+            add_daemon(cluster, n2, config_text(inst, 100), kind)
             cluster.start_all()
             yield Pair(kind, advert_int, lab, cluster)
         finally:
             cluster.stop_all()
 
 
-def _gaps(cap: Capture, src: str, start: float, end: float) -> list[float]:
-    """Gaps between adverts from ``src`` captured between wall-clock ``start`` and ``end``."""
+def _times(cap: Capture, src: str, start: float, end: float) -> list[float]:
+    """Capture times of adverts from ``src`` between wall-clock ``start`` and ``end``."""
     rows = cap.fields(["frame.time_epoch", "ip.src"], "vrrp")
-    times = [t for r in rows if r.get("ip.src") == src
-             and start <= (t := float(r["frame.time_epoch"])) <= end]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [t for r in rows if r.get("ip.src") == src
+            and start <= (t := float(r["frame.time_epoch"])) <= end]
 
 
 def _phase(pairs: list[Pair], load: str, window: float) -> list[dict[str, object]]:
@@ -69,15 +69,16 @@ def _phase(pairs: list[Pair], load: str, window: float) -> list[dict[str, object
     for p in pairs:
         cap = caps[id(p)]
         cap.stop()
-        gaps = sorted(_gaps(cap, "192.0.2.1", w0, w1))
+        times = _times(cap, "192.0.2.1", w0, w1)
+        gaps = sorted(b - a for a, b in itertools.pairwise(times))
         w2 = p.cluster.watchers["n2"]
         takeovers = sum(1 for ts, ev in list(w2.events)
                         if t0 <= ts <= t1 and ev.added and str(ev.interface.ip) == VIP)
-        backup_adverts = len(_gaps(cap, "192.0.2.2", w0, w1)) + 1 if takeovers else 0
+        backup_adverts = len(_times(cap, "192.0.2.2", w0, w1))
         mean = sum(gaps) / len(gaps) if gaps else float("nan")
         rows.append({
             "kind": p.kind, "advert_int": p.advert_int, "load": load,
-            "window": t1 - t0, "adverts": len(gaps) + 1,
+            "window": t1 - t0, "adverts": len(times),
             "p50_ms": 1000 * percentile(gaps, 50), "p99_ms": 1000 * percentile(gaps, 99),
             "max_ms": 1000 * gaps[-1] if gaps else None,
             "drift_pct": 100 * (mean / p.advert_int - 1),

@@ -1,0 +1,433 @@
+"""Turn one run's results into docs/BENCHMARKS.md: tables, ratios, target checks and PNG plots."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import client, failover, timers
+from bench.common import KIND_NAMES, Results, Summary, ratio
+
+Row = dict[str, Any]
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _r(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+def _values(rows: Iterable[Row], key: str, **match: Any) -> list[float]:
+    return [r[key] for r in rows if all(r.get(k) == v for k, v in match.items())
+            and r.get(key) is not None]
+
+
+def _mmm(s: Summary | None, digits: int = 3) -> str:
+    if s is None:
+        return "–"
+    return f"{_f(s.min, digits)} / **{_f(s.median, digits)}** / {_f(s.max, digits)}"
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+class Checks:
+    """Targets of the issue, each with the figure that decides it."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, bool | None]] = []
+
+    def add(self, target: str, figure: str, ok: bool | None) -> None:
+        self.lines.append((target, figure, ok))
+
+    def render(self) -> list[str]:
+        mark = {True: "met", False: "**missed**", None: "not measured"}
+        return _table(["target", "measured", ""],
+                      [(t, f, mark[ok]) for t, f, ok in self.lines])
+
+
+# ---------------------------------------------------------------------------- plots
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+COLORS = {"ka": "#1f77b4", "py": "#d62728"}
+
+
+def _strip(ax: Any, groups: Sequence[str], get: Callable[[str, str], list[float]]) -> None:
+    """ka and py side by side for each group: every sample as a dot, the median as a bar."""
+    for gi, g in enumerate(groups):
+        for ki, kind in enumerate(("ka", "py")):
+            vals = get(g, kind)
+            x = gi + (ki - 0.5) * 0.35
+            if vals:
+                jitter = [x + ((i * 37) % 11 - 5) * 0.012 for i in range(len(vals))]
+                ax.scatter(jitter, vals, s=12, color=COLORS[kind], alpha=0.7,
+                           label=KIND_NAMES[kind] if gi == 0 else None)
+                med = sorted(vals)[len(vals) // 2]
+                ax.hlines(med, x - 0.13, x + 0.13, color=COLORS[kind], linewidth=2)
+    ax.set_xticks(range(len(groups)))
+
+
+def plot_failover(rows: list[Row], path: Path) -> bool:
+    plt = _plt()
+    if plt is None:
+        return False
+    scen = [s for s in failover.SCENARIOS if any(r["scenario"] == s for r in rows)]
+    cols = 3
+    nrows = max(1, math.ceil(len(scen) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(13, 4 * nrows), squeeze=False)
+    configs = [i.name for i in failover.INSTANCES]
+    for ax, s in zip(axes.flat, scen, strict=False):
+        _strip(ax, configs, lambda c, k, s=s: _values(rows, "seconds", scenario=s, config=c,
+                                                      kind=k))
+        ax.set_xticklabels([failover.CONFIG_LABEL[c] for c in configs], fontsize=8)
+        ax.set_title(failover.SCENARIO_LABEL[s], fontsize=10)
+        ax.set_ylabel("seconds")
+        ax.set_yscale("log")
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(scen):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("Failover time (each dot one run; bar = median)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def plot_client(rows: list[Row], path: Path) -> bool:
+    plt = _plt()
+    if plt is None:
+        return False
+    scen = [s for s in client.SCENARIOS if any(r["scenario"] == s for r in rows)]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    _strip(ax, scen, lambda s, k: [1000 * v for v in _values(rows, "gap", scenario=s, kind=k)])
+    ax.set_xticklabels([client.SCENARIO_LABEL[s] for s in scen], fontsize=8)
+    ax.set_ylabel("longest gap without an answer (ms)")
+    ax.set_yscale("log")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Client-perceived downtime, VRRPv3 0.1 s (request every 5 ms)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def plot_resources(rows: list[Row], path: Path) -> bool:
+    plt = _plt()
+    if plt is None:
+        return False
+    keys = sorted({(r["count"], r["advert_int"], r["role"]) for r in rows},
+                  key=lambda k: (k[0], -k[1], k[2]))
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(12, 7))
+    for ax, field, label in ((a1, "cpu_pct", "CPU, % of one core"),
+                             (a2, "us_per_advert", "CPU per advert (µs)")):
+        for ki, kind in enumerate(("ka", "py")):
+            vals = []
+            for c, ai, role in keys:
+                v = _values(rows, field, count=c, advert_int=ai, role=role, kind=kind)
+                vals.append(v[0] if v else 0.0)
+            ax.bar([i + (ki - 0.5) * 0.4 for i in range(len(keys))], vals, width=0.4,
+                   color=COLORS[kind], label=KIND_NAMES[kind])
+        ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels([f"{c}×{ai:g}s\n{role}" for c, ai, role in keys], fontsize=7)
+        ax.grid(True, axis="y", alpha=0.3)
+    a1.legend(fontsize=8)
+    a1.set_title("CPU by instance count, advert interval and role")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def plot_timers(rows: list[Row], path: Path) -> bool:
+    plt = _plt()
+    if plt is None:
+        return False
+    loads = [x for x in ("idle", "busy") if any(r["load"] == x for r in rows)]
+    fig, axes = plt.subplots(1, len(loads), figsize=(12, 4), squeeze=False)
+    for ax, load in zip(axes.flat, loads, strict=False):
+        ints = sorted({r["advert_int"] for r in rows})
+        for ki, kind in enumerate(("ka", "py")):
+            for ii, ai in enumerate(ints):
+                rr = [r for r in rows if r["kind"] == kind and r["load"] == load
+                      and r["advert_int"] == ai]
+                if not rr:
+                    continue
+                r = rr[0]
+                x = ii + (ki - 0.5) * 0.35
+                # normalised to the advert interval: 1.0 is on time
+                ys = [r["p50_ms"] / (1000 * ai), r["p99_ms"] / (1000 * ai),
+                      (r["max_ms"] or 0) / (1000 * ai)]
+                ax.vlines(x, ys[0], ys[2], color=COLORS[kind])
+                ax.scatter([x, x, x], ys, marker="_", s=200, color=COLORS[kind],
+                           label=KIND_NAMES[kind] if ii == 0 else None)
+                ax.scatter([x], [r["limit_ms"] / (1000 * ai)], marker="x", color="black",
+                           label="backup's master-down limit" if ii == 0 and ki == 0 else None)
+        ax.set_xticks(range(len(ints)))
+        ax.set_xticklabels([f"{ai:g} s" for ai in ints])
+        ax.set_ylabel("gap / advert interval (p50, p99, max)")
+        ax.set_title(f"Advert gaps on the wire, {load}")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------------------- sections
+
+def section_failover(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 1. Failover", "",
+           "Two nodes (priority 150 master, 100 backup) with three instances each: VRRPv2 1 s, "
+           "VRRPv3 1 s, VRRPv3 0.1 s. Time from the fault to the rtnetlink event of the VIP "
+           "appearing on the backup (preempt back: from the recovery until the VIP is on the old "
+           "master and gone from the backup). Health check: `vrrp_script` `test -f FLAG`, "
+           "interval 1 s, fall 1, rise 1, no weight (FAULT). Seconds, min / **median** / max; "
+           "ratio = pykeepalived / keepalived.", ""]
+    body = []
+    for s in failover.SCENARIOS:
+        for inst in failover.INSTANCES:
+            c = inst.name
+            ka = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="ka"))
+            py = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="py"))
+            if ka is None and py is None:
+                continue
+            n_ka = sum(1 for r in rows if r["scenario"] == s and r["config"] == c
+                       and r["kind"] == "ka")
+            n_py = sum(1 for r in rows if r["scenario"] == s and r["config"] == c
+                       and r["kind"] == "py")
+            body.append((failover.SCENARIO_LABEL[s], failover.CONFIG_LABEL[c],
+                         f"{ka.n if ka else 0}/{n_ka}, {py.n if py else 0}/{n_py}",
+                         _mmm(ka), _mmm(py),
+                         _r(ratio(py and py.median, ka and ka.median)),
+                         _r(ratio(py and py.max, ka and ka.max))))
+    out += _table(["fault", "config", "samples ka, py (seen/run)", "keepalived",
+                   "pykeepalived", "ratio median", "ratio max"], body)
+    out += ["", "![failover](bench/failover.png)", ""]
+
+    def rr(s: str, c: str) -> tuple[float | None, float | None]:
+        ka = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="ka"))
+        py = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="py"))
+        return (ratio(py and py.median, ka and ka.median), ratio(py and py.max, ka and ka.max))
+
+    for s, lim_med, lim_max in (("crash", 1.0, 1.1), ("link_down", 1.0, 1.1),
+                                ("graceful", 1.05, None), ("health", 0.5, None),
+                                ("preempt_link", 0.5, None), ("preempt_health", 0.5, None)):
+        for inst in failover.INSTANCES:
+            med, mx = rr(s, inst.name)
+            if med is None:
+                continue
+            ok = med <= lim_med and (lim_max is None or (mx is not None and mx <= lim_max))
+            target = f"{failover.SCENARIO_LABEL[s]}, {failover.CONFIG_LABEL[inst.name]}: " \
+                     f"ratio median <= {lim_med}" + (f", max <= {lim_max}" if lim_max else "")
+            checks.add(target, f"median {_r(med)}, max {_r(mx)}", ok)
+    return out
+
+
+def section_client(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 2. Client-perceived downtime", "",
+           "Two VRRP nodes (VRRPv3 0.1 s) each with an HTTP server, a client namespace opening a "
+           "new connection to the VIP every 5 ms (50 ms timeout, probes overlap). Longest gap "
+           "between two successful answers around the fault (ms), time of the first answer from "
+           "the new master, and answers from the old node after the new one answered "
+           "(stale ARP, or the VIP on both nodes).", ""]
+    body = []
+    for s in client.SCENARIOS:
+        ka = Summary.of([1000 * v for v in _values(rows, "gap", scenario=s, kind="ka")])
+        py = Summary.of([1000 * v for v in _values(rows, "gap", scenario=s, kind="py")])
+        if ka is None and py is None:
+            continue
+        fk = Summary.of([1000 * v for v in _values(rows, "first_new", scenario=s, kind="ka")])
+        fp = Summary.of([1000 * v for v in _values(rows, "first_new", scenario=s, kind="py")])
+        stale_ka = sum(_values(rows, "stale", scenario=s, kind="ka"))
+        stale_py = sum(_values(rows, "stale", scenario=s, kind="py"))
+        body.append((client.SCENARIO_LABEL[s], _mmm(ka, 0), _mmm(py, 0),
+                     _r(ratio(py and py.median, ka and ka.median)),
+                     _r(ratio(py and py.max, ka and ka.max)),
+                     f"{_f(fk and fk.median, 0)} / {_f(fp and fp.median, 0)}",
+                     f"{stale_ka:g} / {stale_py:g}"))
+        med = ratio(py and py.median, ka and ka.median)
+        # A gap at the probe spacing (no outage at all) is noise, not a regression.
+        noise = py is not None and py.median <= 15
+        checks.add(f"client gap, {client.SCENARIO_LABEL[s]}: ratio median <= 1.0",
+                   f"{_r(med)} ({_f(py and py.median, 0)} ms vs {_f(ka and ka.median, 0)} ms)",
+                   None if med is None else (med <= 1.0 or noise))
+        checks.add(f"no answers from the old node, {client.SCENARIO_LABEL[s]}",
+                   f"pykeepalived {stale_py:g} (keepalived {stale_ka:g})", stale_py == 0)
+    out += _table(["fault", "gap keepalived (ms)", "gap pykeepalived (ms)", "ratio median",
+                   "ratio max", "first new answer, median ms (ka / py)",
+                   "old-node answers after takeover, all runs (ka / py)"], body)
+    out += ["", "![client](bench/client.png)", ""]
+    return out
+
+
+def section_resources(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 3. CPU and memory", "",
+           "VRRPv3, every instance mastered by n1 (priority 200), n2 the backup (100). CPU: "
+           "schedstat time of every thread of the daemon's processes over the window, as % of "
+           "one core; per advert = that CPU time divided by the VRRP packets the master sent / "
+           "the backup received (nftables counters). RSS / PSS summed over the daemon's "
+           "processes (keepalived: parent and VRRP child). One measurement per configuration "
+           "(a 60 s window is already an average over 60-15,300 adverts).", ""]
+    body = []
+    keys = sorted({(r["count"], r["advert_int"], r["role"]) for r in rows},
+                  key=lambda k: (k[0], -k[1], k[2]))
+    for c, ai, role in keys:
+        def one(kind: str, field: str, c: int = c, ai: float = ai, role: str = role) -> Any:
+            v = _values(rows, field, count=c, advert_int=ai, role=role, kind=kind)
+            return v[0] if v else None
+        cka, cpy = one("ka", "cpu_pct"), one("py", "cpu_pct")
+        uka, upy = one("ka", "us_per_advert"), one("py", "us_per_advert")
+        body.append((str(c), f"{ai:g} s", role, _f(cka, 2), _f(cpy, 2), _r(ratio(cpy, cka)),
+                     _f(uka, 1), _f(upy, 1), _r(ratio(upy, uka)),
+                     f"{one('ka', 'adverts')} / {one('py', 'adverts')} "
+                     f"({one('py', 'expected')})",
+                     f"{_f(one('ka', 'rss_mib'), 1)} / {_f(one('py', 'rss_mib'), 1)}",
+                     f"{_f(one('ka', 'pss_mib'), 1)} / {_f(one('py', 'pss_mib'), 1)}",
+                     f"{one('ka', 'backup_sent') or 0} / {one('py', 'backup_sent') or 0}"
+                     if role == "backup" else ""))
+        if c == 255 and ai == 1.0 and cpy is not None:
+            checks.add(f"255 instances at 1 s, {role}: under 1.5 % of a core",
+                       f"{cpy:.2f} % (keepalived {_f(cka, 2)} %)", cpy < 1.5)
+        if c == 255 and upy is not None and uka is not None:
+            checks.add(f"CPU per advert {'sent' if role == 'master' else 'received'} "
+                       f"(255 × {ai:g} s) <= 2× keepalived",
+                       f"{upy:.1f} µs vs {uka:.1f} µs = {upy / uka:.1f}×", upy <= 2 * uka)
+    rss = [r["rss_mib"] for r in rows if r["kind"] == "py"]
+    if rss:
+        checks.add("RSS under 40 MB", f"max {max(rss):.1f} MiB", max(rss) < 40)
+    out += _table(["instances", "advert", "role", "CPU % ka", "CPU % py", "ratio",
+                   "µs/advert ka", "µs/advert py", "ratio",
+                   "adverts ka / py (nominal)", "RSS MiB ka / py", "PSS MiB ka / py",
+                   "adverts sent by backup ka / py"], body)
+    out += ["", "![resources](bench/resources.png)", ""]
+    return out
+
+
+def section_timers(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 4. Timer precision", "",
+           "One instance per pair (VRRPv3; master 200, backup 100), gaps between the master's "
+           "adverts in a capture on the bridge, in ms. Drift: mean gap against the advert "
+           "interval. Spurious: the backup adding the VIP while the master runs; limit: the "
+           "backup's Master_Down_Interval. Busy: two spinning processes at normal priority "
+           "(both cores).", ""]
+    body = []
+    for load in ("idle", "busy"):
+        for ai in timers.INTERVALS:
+            rr = {r["kind"]: r for r in rows if r["load"] == load and r["advert_int"] == ai}
+            if not rr:
+                continue
+            ka, py = rr.get("ka", {}), rr.get("py", {})
+
+            def trio(r: Row) -> str:
+                return f"{_f(r.get('p50_ms'), 1)} / {_f(r.get('p99_ms'), 1)} / " \
+                       f"{_f(r.get('max_ms'), 1)}"
+            body.append((load, f"{ai:g} s", _f(ka.get("limit_ms") or py.get("limit_ms"), 0),
+                         trio(ka), trio(py), _r(ratio(py.get("max_ms"), ka.get("max_ms"))),
+                         f"{_f(ka.get('drift_pct'), 2)} / {_f(py.get('drift_pct'), 2)}",
+                         f"{ka.get('spurious', '–')} / {py.get('spurious', '–')}",
+                         f"{ka.get('adverts', '–')} / {py.get('adverts', '–')}"))
+            if py:
+                if ai == 0.01 and load == "busy":
+                    checks.add("0 spurious takeovers at 0.01 s, both cores busy",
+                               f"{py['spurious']} (keepalived {ka.get('spurious', '–')}); "
+                               f"worst gap {_f(py['max_ms'], 1)} ms of {_f(py['limit_ms'], 0)}",
+                               py["spurious"] == 0)
+                checks.add(f"timer drift under 0.5 % ({ai:g} s, {load})",
+                           f"{_f(py['drift_pct'], 2)} % (keepalived "
+                           f"{_f(ka.get('drift_pct'), 2)} %)", abs(py["drift_pct"]) < 0.5)
+    out += _table(["load", "advert", "limit ms", "keepalived p50 / p99 / max",
+                   "pykeepalived p50 / p99 / max", "ratio max", "drift % ka / py",
+                   "spurious ka / py", "adverts ka / py"], body)
+    out += ["", "![timers](bench/timers.png)", ""]
+    return out
+
+
+def section_profile(prof: dict[str, Any]) -> list[str]:
+    if not prof:
+        return []
+    out = ["## Where pykeepalived's CPU goes (py-spy)", ""]
+    if "error" in prof:
+        return [*out, f"Profiling skipped: {prof['error']}", ""]
+    out += [f"`py-spy record` at 200 Hz for {prof['seconds']:g} s on a pykeepalived master and "
+            f"backup with {prof['count']} instances at {prof['advert_int']:g} s adverts "
+            "(the part 3 configuration). Share of samples with the function on the stack "
+            "(inclusive) and on top (own).", ""]
+    for role in ("master", "backup"):
+        p = prof.get(role)
+        if not isinstance(p, dict) or "inclusive" not in p:
+            out += [f"{role}: {p}", ""]
+            continue
+        out += [f"**{role}** ({p['samples']} samples)", ""]
+        out += _table(["function (inclusive)", "share"],
+                      [(f"`{f}`", f"{100 * s:.0f} %") for f, s in p["inclusive"][:15]])
+        out += [""]
+        out += _table(["function (own)", "share"],
+                      [(f"`{f}`", f"{100 * s:.0f} %") for f, s in p["own"][:10]])
+        out += [""]
+    return out
+
+
+def render(res: Results, docs: Path, findings: str = "") -> str:
+    pngdir = docs / "bench"
+    pngdir.mkdir(parents=True, exist_ok=True)
+    m = res.meta
+    checks = Checks()
+    parts: list[str] = []
+    plotted = []
+    if res.failover:
+        parts += section_failover(res.failover, checks)
+        plotted.append(plot_failover(res.failover, pngdir / "failover.png"))
+    if res.client:
+        parts += section_client(res.client, checks)
+        plotted.append(plot_client(res.client, pngdir / "client.png"))
+    if res.resources:
+        parts += section_resources(res.resources, checks)
+        plotted.append(plot_resources(res.resources, pngdir / "resources.png"))
+    if res.timers:
+        parts += section_timers(res.timers, checks)
+        plotted.append(plot_timers(res.timers, pngdir / "timers.png"))
+    head = [
+        "# Benchmarks: pykeepalived against keepalived", "",
+        "Generated by `sudo ./scripts/bench` (see `bench/`); every figure below comes from the "
+        "one run described here. Both daemons ran the same scenarios in the same run, in "
+        "network-namespace labs on one machine (veth pairs into a bridge).", "",
+        f"- Run: {m.get('date')} ({m.get('mode')} mode, {m.get('duration_min', 0):.1f} min, "
+        f"{m.get('runs')} runs per failover/client scenario, seed {m.get('seed')})",
+        f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}; "
+        f"kernel {m.get('kernel')}",
+        f"- Versions: {m.get('keepalived')}; pykeepalived {m.get('pykeepalived')} "
+        f"on Python {m.get('python')}; {m.get('tools')}",
+        f"- Load average at start / end: {m.get('load_start')} / {m.get('load_end')}",
+    ]
+    if m.get("note"):
+        head.append(f"- Note: {m['note']}")
+    if not all(plotted):
+        head.append("- Plots: matplotlib not available, plots not regenerated")
+    head += ["", "## Targets", "", *checks.render(), ""]
+    if findings:
+        head += [findings.strip(), ""]
+    tail = section_profile(res.profile)
+    return "\n".join([*head, *parts, *tail]) + "\n"

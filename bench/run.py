@@ -1,0 +1,136 @@
+"""The benchmark command: run all four parts on keepalived and pykeepalived, write the report.
+
+``sudo ./scripts/bench`` (full run, about 25 minutes on a 2-core machine) or ``--quick`` (a smoke
+run of a few minutes with one sample per scenario and short windows, for developing the suite).
+Raw results go to ``bench/results.json``; ``--report-only`` re-renders docs/BENCHMARKS.md from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import client, failover, profile, report, resources, timers
+from bench.common import Results, log
+from tests.netns.lab import sweep_leftovers
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("failover", "client", "resources", "timers", "profile")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    runs: int
+    resource_window: float
+    resource_counts: tuple[int, ...]
+    timer_window: float
+    profile_seconds: float
+
+
+FULL = Plan(runs=10, resource_window=60.0, resource_counts=resources.COUNTS, timer_window=120.0,
+            profile_seconds=15.0)
+QUICK = Plan(runs=1, resource_window=5.0, resource_counts=(1, 50), timer_window=5.0,
+             profile_seconds=5.0)
+
+
+def _cmd(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> dict[str, object]:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    ka = (_cmd(["keepalived", "-v"]) or subprocess.run(
+        ["keepalived", "-v"], capture_output=True, text=True).stderr).splitlines()
+    commit = _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = _cmd(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
+    tshark = _cmd(["tshark", "--version"]).splitlines()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory": f"{mem_kib / 1024 / 1024:.1f} GiB RAM",
+        "kernel": platform.release(), "python": platform.python_version(),
+        "keepalived": ka[0] if ka else "?",
+        "pykeepalived": f"commit {commit}" + (" (with uncommitted changes in src/)" if dirty
+                                              else ""),
+        "tools": tshark[0] if tshark else "tshark ?",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke run: one sample, short windows")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"comma-separated subset of {','.join(PARTS)}")
+    ap.add_argument("--runs", type=int, help="samples per failover/client scenario")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--note", default="", help="a remark for the report (e.g. a shared machine)")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
+    ap.add_argument("--findings", type=Path, default=ROOT / "bench" / "FINDINGS.md",
+                    help="hand-written analysis included in the report")
+    ap.add_argument("--report-only", action="store_true", help="re-render from --json")
+    args = ap.parse_args(argv)
+    findings = args.findings.read_text() if args.findings.exists() else ""
+
+    if args.report_only:
+        res = Results(**json.loads(args.json.read_text()))
+        args.out.write_text(report.render(res, args.out.parent, findings))
+        log(f"wrote {args.out}")
+        return 0
+    if os.geteuid() != 0:
+        print("scripts/bench needs root (network namespaces)", file=sys.stderr)
+        return 2
+    plan = QUICK if args.quick else FULL
+    runs = args.runs or plan.runs
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown parts {sorted(unknown)}")
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    sweep_leftovers()
+
+    start = time.monotonic()
+    res = Results(meta={
+        **machine(),
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "mode": "quick" if args.quick else "full", "runs": runs, "seed": seed,
+        "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "note": args.note, "parts": parts,
+    })
+    if "failover" in parts:
+        res.failover = failover.run(runs, rng)
+    if "client" in parts:
+        res.client = client.run(runs, rng)
+    if "resources" in parts:
+        res.resources = resources.run(plan.resource_window, plan.resource_counts)
+    if "timers" in parts:
+        res.timers = timers.run(plan.timer_window)
+    if "profile" in parts and not args.quick:
+        res.profile = profile.run(255, 1.0, plan.profile_seconds)
+    res.meta["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    res.meta["duration_min"] = (time.monotonic() - start) / 60
+    args.json.write_text(json.dumps(dataclasses.asdict(res), indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.render(res, args.out.parent, findings))
+    log(f"wrote {args.out} and {args.json} in {res.meta['duration_min']:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
