@@ -373,6 +373,7 @@ class ControlServer:
         self.path = path
         self.group = group
         self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
     def _bind(self) -> socket.socket:
@@ -407,15 +408,27 @@ class ControlServer:
         sock.setblocking(False)
         return sock
 
+    def bind(self) -> None:
+        """Claim the socket path now (synchronously), so a clash stops the daemon early."""
+        if self._sock is None:
+            try:
+                self._sock = self._bind()
+            except (OSError, KeyError) as exc:
+                raise ControlError(f"cannot open control socket {self.path}: {exc}") from exc
+
     async def start(self) -> None:
-        try:
-            sock = self._bind()
-        except (OSError, KeyError) as exc:
-            raise ControlError(f"cannot open control socket {self.path}: {exc}") from exc
+        self.bind()
+        assert self._sock is not None
+        sock, self._sock = self._sock, None
         self._server = await asyncio.start_unix_server(self._handle, sock=sock,
                                                        limit=MAX_REQUEST)
 
     async def stop(self) -> None:
+        if self._sock is not None:  # bound but never served
+            self._sock.close()
+            self._sock = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         if self._server is not None:
             self._server.close()
         for task in list(self._handlers):
@@ -508,7 +521,8 @@ class ControlServer:
 class Operations:
     """Everything operators talk to, owned by one :class:`Daemon`.
 
-    The driver calls :meth:`prepare` before the first election (so a node in maintenance
+    The driver calls :meth:`open` before it touches the network, :meth:`prepare` before the
+    first election (so a node in maintenance
     never advertises its normal priority after a restart), :meth:`start` once the node runs,
     and :meth:`stop` first thing on shutdown.
     """
@@ -529,14 +543,29 @@ class Operations:
                 or DEFAULT_PROBE_INTERVAL,
                 script=getattr(opts, "conflict_script", None),
             )
-        listen = getattr(opts, "metrics_listen", None)
-        self.metrics = MetricsServer(self, listen) if listen else None
+        self.metrics_listen: str | None = getattr(opts, "metrics_listen", None)
+        self.metrics: MetricsServer | None = None
         self.server = ControlServer(self, self.socket_path, getattr(opts, "control_group", None))
         self._tasks: list[asyncio.Task[None]] = []
         daemon.on_transition.append(self._on_transition)
         hooks = getattr(daemon, "on_datagram", None)
         if hooks is not None and self.conflicts is not None:
             hooks.append(self.conflicts.datagram)
+
+    def open(self) -> None:
+        """Claim the control socket and the metrics port before the daemon touches the
+        network: a clash with another daemon or a bad ``--metrics-listen`` stops it here."""
+        from pykeepalived.daemon.driver import DaemonError
+
+        try:
+            if self.metrics_listen:
+                self.metrics = MetricsServer(self, self.metrics_listen)
+                self.metrics.bind()
+            self.server.bind()
+        except (ControlError, MetricsError) as exc:
+            if self.metrics is not None:
+                self.metrics.close()
+            raise DaemonError(str(exc)) from exc
 
     def prepare(self, now: float) -> list[Action]:
         """Maintenance overrides for the routers about to start."""
@@ -548,6 +577,8 @@ class Operations:
             await self.server.start()
         except ControlError as exc:
             d.log.event(f"ERROR: {exc}: 'pykeepalived status' and 'maintenance' will not work")
+        if self.metrics is None and self.metrics_listen:
+            self.metrics = MetricsServer(self, self.metrics_listen)
         if self.metrics is not None:
             try:
                 await self.metrics.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -137,14 +138,39 @@ class MetricsServer:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(DaemonCollector(ops))
         self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
 
-    async def start(self) -> None:
+    def bind(self) -> None:
+        """Claim the port now (synchronously), so a clash stops the daemon early."""
+        if self._sock is not None:
+            return
         try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port,
-                                                      reuse_address=True)
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+            family, kind, proto, _, addr = infos[0]
+            sock = socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(addr)
+                sock.listen(16)
+            except OSError:
+                sock.close()
+                raise
         except OSError as exc:
             raise MetricsError(f"cannot listen for metrics on {self.host}:{self.port}: "
                                f"{exc.strerror or exc}") from exc
+        sock.setblocking(False)
+        self._sock = sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    async def start(self) -> None:
+        self.bind()
+        sock, self._sock = self._sock, None
+        self._server = await asyncio.start_server(self._handle, sock=sock)
 
     @property
     def bound_port(self) -> int | None:
@@ -153,6 +179,7 @@ class MetricsServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

@@ -30,7 +30,7 @@ from pykeepalived.daemon.control import (
     resolve,
     write_flag,
 )
-from pykeepalived.daemon.driver import Daemon
+from pykeepalived.daemon.driver import Daemon, DaemonError
 from pykeepalived.daemon.log import EventLog
 from pykeepalived.daemon.metrics import MetricsError, MetricsServer, parse_listen
 
@@ -206,6 +206,13 @@ def test_stale_socket_is_replaced_but_a_live_one_is_not_stolen(tmp_path: Path) -
         other = ControlServer(d.operations, d.operations.socket_path)
         with pytest.raises(ControlError, match="in use by another running daemon"):
             await other.start()
+        # A second daemon given the same socket stops before touching the network.
+        second = Daemon(d.options, d.log)
+        try:
+            with pytest.raises(DaemonError, match="in use by another running daemon"):
+                second.operations.open()
+        finally:
+            second.netlink.close()
         return str((await ask(d, {"command": "status"}))["ok"])
 
     ok, _ = run_with_daemon(tmp_path, body)
@@ -271,3 +278,27 @@ def test_parse_listen() -> None:
     for bad in ("9650", "host:", "host:70000"):
         with pytest.raises(MetricsError):
             parse_listen(bad)
+
+
+def test_bad_or_taken_metrics_address_stops_the_daemon_early(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        for listen, message in (("nonsense", "expected HOST:PORT"),
+                                (f"127.0.0.1:{port}", "cannot listen for metrics")):
+            options = argparse.Namespace(control_socket=str(tmp_path / "m.sock"),
+                                         metrics_listen=listen)
+            daemon = Daemon(options, EventLog(console=io.StringIO(), syslog=False,
+                                              journal_socket=None))
+            try:
+                with pytest.raises(DaemonError, match=message):
+                    daemon.operations.open()
+            finally:
+                daemon.netlink.close()
+            assert not (tmp_path / "m.sock").exists()
+    finally:
+        taken.close()
