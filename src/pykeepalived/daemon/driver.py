@@ -159,6 +159,12 @@ class Daemon:
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
         self.config = self.load()
+        self.operations.open()
+        if getattr(self.options, "dump_conf", False):
+            from pykeepalived.config.dump import dump_config, render_config
+
+            for line in render_config(dump_config(self.config)).splitlines():
+                self.log.event(line)
         for applied in apply_process_settings(self.config.global_defs.raw, self.log.event):
             self.log.detail(f"process setting applied: {applied}")
         self._install_signals()
@@ -205,6 +211,11 @@ class Daemon:
         now = self.loop.time()
         for rt in self.instances.values():
             self._initial_trackers(rt, now)
+        if g.vrrp_startup_delay > 0:
+            # keepalived's vrrp_startup_delay: give the network time to come up after boot.
+            self.log.event(f"Delaying startup for {g.vrrp_startup_delay:g} seconds")
+            await asyncio.sleep(g.vrrp_startup_delay)
+            now = self.loop.time()
         self._execute(self.operations.prepare(now))
         self._execute(self.node.start(now))
         self._rearm()
