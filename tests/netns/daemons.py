@@ -38,7 +38,13 @@ class Daemon:
         common = ["-n", "-l", "-D", "-G", "-f", str(self.config), "-p", str(self.pid_file),
                   "-r", str(self.vrrp_pid_file)]
         if self.kind == "py":
-            argv = [*PYKEEPALIVED, *common, *self.extra]
+            own = []
+            # Several daemons on one host: each gets its own control socket and state dir.
+            if "--control-socket" not in self.extra:
+                own += ["--control-socket", str(self.pid_file.with_suffix(".sock"))]
+            if "--state-dir" not in self.extra:
+                own += ["--state-dir", str(self.pid_file.parent / f"{self.node.name}-state")]
+            argv = [*PYKEEPALIVED, *common, *own, *self.extra]
         else:
             argv = ["keepalived", "-P", *common, *self.extra]
         self.proc = self.node.popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -27,6 +27,8 @@ def test_sd_notify_ready_status_and_stopping(lab: Lab) -> None:
     conf.write_text(config(150))
     env = dict(os.environ, NOTIFY_SOCKET=str(path))
     proc = node.popen([sys.executable, "-m", "pykeepalived", "-n", "-G", "-f", str(conf),
+                       "--control-socket", str(lab.tmpdir / "ctl.sock"),
+                       "--state-dir", str(lab.tmpdir / "state"),
                        "-p", str(lab.tmpdir / "p"), "-r", str(lab.tmpdir / "r")],
                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     messages: list[str] = []
