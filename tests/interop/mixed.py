@@ -109,19 +109,32 @@ def shared_config(
 
 
 class Mixed:
-    """A :class:`Cluster` whose nodes n1..nN run the given kinds with one shared config."""
+    """A :class:`Cluster` whose nodes n1..nN run the given kinds with one shared config.
 
-    def __init__(self, lab: Lab) -> None:
+    ``tag`` keeps the files of several clusters in one lab apart (``n1-ka.log``).
+    """
+
+    def __init__(self, lab: Lab, tag: str = "") -> None:
         self.lab = lab
+        self.tag = tag
         self.cluster = Cluster(lab)
+        self.config_path = lab.tmpdir / f"keepalived{tag}.conf"
 
-    def build(self, kinds: tuple[str, ...], config_text: str,
-              extra: dict[str, list[str]] | None = None) -> Mixed:
+    def build(self, kinds: tuple[str | None, ...], config_text: str) -> Mixed:
+        """Node ``n<i>`` runs ``kinds[i-1]`` ("py", "ka", or None for an idle node)."""
+        self.config_path.write_text(config_text)
+        tmp = self.lab.tmpdir
         for i, kind in enumerate(kinds, start=1):
             name = f"n{i}"
             node = self.lab.nodes.get(name) or self.lab.add_node(name)
-            more = (extra or {}).get(name, [])
-            self.cluster.add(node, config_text, kind=kind, extra=["-i", name, *more])
+            if kind is None:
+                continue
+            base = f"{name}{self.tag}"
+            self.cluster.daemons[name] = Daemon(
+                node, kind, self.config_path, tmp / f"{base}.log", tmp / f"{base}.pid",
+                tmp / f"{base}-vrrp.pid", extra=["-i", name])
+            if name not in self.cluster.watchers:
+                self.cluster.watchers[name] = node.watch_addresses()
         return self
 
     def daemon(self, name: str) -> Daemon:
