@@ -67,7 +67,7 @@ from pykeepalived.errors import PyKeepalivedError
 from pykeepalived.net.netlink import LinkMonitor, Netlink, NetlinkOpError, RouteSpec, RuleSpec
 from pykeepalived.net.nft import VipFilter
 from pykeepalived.net.packet_socket import PacketSocket
-from pykeepalived.net.vrrp_socket import VrrpSocket
+from pykeepalived.net.vrrp_socket import VrrpSocket, vrrp_filter
 
 DEFAULT_VIP_LIFETIME = 4.0
 MAX_READS_PER_PASS = 64
@@ -537,22 +537,62 @@ class Daemon:
 
     def _on_readable(self, sock: VrrpSocket) -> None:
         assert self.node is not None
+        rejected_before = self._rejected_total() + sock.dropped_malformed
         try:
             batch = sock.recv_batch(MAX_READS_PER_PASS)
         except OSError as exc:
             self.log.event(f"VRRP socket error on {sock.ifname}: {exc}")
             return
-        if not batch:
-            return
         now = self._now()
-        actions: list[Action] = []
-        for rx in batch:
-            for hook in self.on_datagram:
-                hook(now, sock.ifname, rx.src, rx.dst, rx.payload)
-            actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
-                                              interface=sock.ifname, ttl=rx.ttl))
-        self._execute(actions)
-        self._rearm()
+        if batch:
+            actions: list[Action] = []
+            for rx in batch:
+                for hook in self.on_datagram:
+                    hook(now, sock.ifname, rx.src, rx.dst, rx.payload)
+                actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
+                                                  interface=sock.ifname, ttl=rx.ttl))
+            self._execute(actions)
+            self._rearm()
+        rejected = self._rejected_total() + sock.dropped_malformed - rejected_before
+        if rejected and sock.flood.note(now, rejected):
+            self._engage_flood_filter(sock)
+
+    # A flood of rejected packets costs no timer (the core ignores them, and asyncio runs due
+    # timers on every loop pass, between our bounded batches), but it costs CPU: while rejects
+    # arrive faster than the guard's threshold, a kernel filter drops wrong TTLs, versions and
+    # VRIDs before they reach Python. See net/vrrp_socket.py FloodGuard.
+
+    def _rejected_total(self) -> int:
+        assert self.node is not None
+        return sum(self.node.drops.values()) + sum(
+            sum(r.stats.drops.values()) for r in self.node.routers.values())
+
+    def _engage_flood_filter(self, sock: VrrpSocket) -> None:
+        assert self.loop is not None
+        mine = [rt for rt in self.instances.values()
+                if rt.base_if == sock.ifname and rt.family == sock.family]
+        vrids = {rt.params.vrid for rt in mine}
+        check_ttl = not any(rt.params.unicast for rt in mine)
+        try:
+            sock.attach_filter(vrrp_filter(sock.family, vrids=vrids, check_ttl=check_ttl))
+        except OSError as exc:
+            self.log.event(f"VRRP flood on {sock.ifname}: cannot attach kernel filter: {exc}")
+            return
+        self.log.event(f"VRRP flood on {sock.ifname}: {sock.flood.peak_rate:.0f} rejected "
+                       f"packets/s; kernel filter attached for {sock.flood.hold:g}s (packets "
+                       "it drops are not counted by reason)")
+        self.loop.call_later(sock.flood.hold, self._release_flood_filter, sock)
+
+    def _release_flood_filter(self, sock: VrrpSocket) -> None:
+        sock.flood.released()
+        if sock not in self.sockets.values():
+            return  # closed meanwhile
+        try:
+            sock.detach_filter()
+        except OSError as exc:
+            self.log.event(f"VRRP flood on {sock.ifname}: cannot detach kernel filter: {exc}")
+            return
+        self.log.detail(f"VRRP flood filter on {sock.ifname} detached")
 
     def _on_timer(self) -> None:
         assert self.node is not None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
@@ -53,6 +54,8 @@ IPV6_MULTICAST_ALL = 29
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
 SKF_NET_OFF = -0x100000
+#: Above this many VRIDs on one socket the kernel filter tests TTL and version only.
+MAX_FILTER_VRIDS = 200
 
 # Errors that mean "the network is not there right now", not "the program is wrong".
 TRANSIENT_SEND_ERRORS = frozenset(
@@ -119,41 +122,94 @@ def default_source(ifname: str, family: int) -> IPAddress | None:
     return addrs[0] if addrs else None
 
 
-def vrrp_filter(family: int = socket.AF_INET) -> bytes:
-    """Classic BPF: accept only hop limit 255 and VRRP version 2 or 3, drop the rest in-kernel.
+def vrrp_filter(
+    family: int = socket.AF_INET,
+    *,
+    vrids: Collection[int] = (),
+    check_ttl: bool = True,
+) -> bytes:
+    """Classic BPF: accept only hop limit 255, VRRP version 2 or 3 and (when ``vrids`` is given)
+    one of our VRIDs; drop the rest in-kernel.
 
     A flood of forged or routed packets then costs no Python time at all. IPv4 raw sockets see
     the packet from the IP header on; IPv6 ones from the VRRP header on, with the IPv6 header
-    reachable through the SKF_NET_OFF base.
+    reachable through the SKF_NET_OFF base. ``check_ttl`` False leaves out the hop-limit test
+    (unicast peers may be routed: the core does not check their TTL either). More than
+    :data:`MAX_FILTER_VRIDS` VRIDs are not filtered on (the jump offsets are 8-bit).
     """
     ld_b_abs, ldx_msh, ld_b_ind = 0x30, 0xB1, 0x50
     jeq_k, and_k, ret_k = 0x15, 0x54, 0x06
-    accept, drop = 0xFFFF, 0
+    # (code, jump-if-true label, jump-if-false label, k); None = the next instruction.
+    prog: list[tuple[int, str | None, str | None, int]] = []
+    if check_ttl:
+        if family == socket.AF_INET:
+            prog.append((ld_b_abs, None, None, 8))
+        else:
+            prog.append((ld_b_abs, None, None, (SKF_NET_OFF + 7) & 0xFFFFFFFF))
+        prog.append((jeq_k, None, "drop", VRRP_TTL))
     if family == socket.AF_INET:
-        ttl = (ld_b_abs, 0, 0, 8)
-        version = [(ldx_msh, 0, 0, 0), (ld_b_ind, 0, 0, 0)]
+        prog += [(ldx_msh, None, None, 0), (ld_b_ind, None, None, 0)]
     else:
-        ttl = (ld_b_abs, 0, 0, (SKF_NET_OFF + 7) & 0xFFFFFFFF)
-        version = [(ld_b_abs, 0, 0, 0)]
-    prog = [
-        ttl,
-        (jeq_k, 0, 0, VRRP_TTL),  # jf patched below
-        *version,
-        (and_k, 0, 0, 0xF0),
-        (jeq_k, 0, 0, 0x20),  # jt patched
-        (jeq_k, 0, 0, 0x30),  # jt/jf patched
-        (ret_k, 0, 0, drop),
-        (ret_k, 0, 0, accept),
-    ]
-    n = len(prog)
-    drop_at, accept_at = n - 2, n - 1
-    code, _, _, k = prog[1]
-    prog[1] = (code, 0, drop_at - 2, k)
-    code, _, _, k = prog[n - 4]
-    prog[n - 4] = (code, accept_at - (n - 4) - 1, 0, k)
-    code, _, _, k = prog[n - 3]
-    prog[n - 3] = (code, accept_at - (n - 3) - 1, drop_at - (n - 3) - 1, k)
-    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+        prog.append((ld_b_abs, None, None, 0))
+    prog += [(and_k, None, None, 0xF0), (jeq_k, "vrid", None, 0x20), (jeq_k, "vrid", "drop", 0x30)]
+    labels = {"vrid": len(prog)}
+    wanted = sorted(set(vrids)) if len(set(vrids)) <= MAX_FILTER_VRIDS else []
+    if wanted:
+        prog.append((ld_b_ind, None, None, 1) if family == socket.AF_INET
+                    else (ld_b_abs, None, None, 1))
+        prog += [(jeq_k, "accept", None, v) for v in wanted]
+    else:
+        prog.append((ret_k, None, None, 0xFFFF))  # no VRID test: version ok means accept
+    labels["drop"] = len(prog)
+    prog.append((ret_k, None, None, 0))
+    labels["accept"] = len(prog)
+    prog.append((ret_k, None, None, 0xFFFF))
+
+    def offset(label: str | None, at: int) -> int:
+        return 0 if label is None else labels[label] - at - 1
+
+    return b"".join(struct.pack("=HBBI", code, offset(jt, i), offset(jf, i), k)
+                    for i, (code, jt, jf, k) in enumerate(prog))
+
+
+class FloodGuard:
+    """Decides when a socket's kernel filter (:func:`vrrp_filter`) goes on and comes off.
+
+    The filter is not on all the time because the kernel drops silently: packets it refuses
+    are no longer counted by reason (bad TTL, bad version, unknown VRID), and those counters are
+    how an operator finds a misconfigured neighbour. So the driver reports every batch's
+    rejected-packet count here; when rejects arrive faster than ``threshold`` per second over a
+    ``window``, :meth:`note` says "engage", the driver attaches the filter, and releases it
+    ``hold`` seconds later (a flood still going on engages it again within one window).
+    """
+
+    def __init__(self, threshold: float = 500.0, window: float = 1.0, hold: float = 10.0) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.hold = hold
+        self.active = False
+        #: how often the filter was engaged, and the highest reject rate seen (per second)
+        self.engaged = 0
+        self.peak_rate = 0.0
+        self._window_start: float | None = None
+        self._rejected = 0
+
+    def note(self, now: float, rejected: int) -> bool:
+        """Count ``rejected`` packets seen at ``now``; True when the filter should go on."""
+        if self._window_start is None or now - self._window_start >= self.window:
+            self._window_start, self._rejected = now, 0
+        self._rejected += rejected
+        rate = self._rejected / self.window
+        self.peak_rate = max(self.peak_rate, rate)
+        if not self.active and rate >= self.threshold:
+            self.active = True
+            self.engaged += 1
+            return True
+        return False
+
+    def released(self) -> None:
+        self.active = False
+        self._window_start, self._rejected = None, 0
 
 
 class VrrpSocket:
@@ -178,6 +234,7 @@ class VrrpSocket:
         self.send_errors = 0
         self.last_send_errno = 0
         self.dropped_malformed = 0
+        self.flood = FloodGuard()
 
     @classmethod
     def open(
