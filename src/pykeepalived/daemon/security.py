@@ -203,14 +203,26 @@ def check_script(
         )
         first = found
 
-    exec_path = os.path.normpath(os.path.abspath(first))
+    # keepalived 2.2.7 (lib/notify.c): run the script from its resolved directory but keep
+    # the name it was called by (some programs look at argv[0]), e.g. /bin/sh on a merged-/usr
+    # system becomes /usr/bin/sh, whose target /usr/bin/dash is checked as well.
     try:
-        real_path = os.path.realpath(exec_path, strict=True)
+        real_path = os.path.realpath(first, strict=True)
         st = os.stat(real_path)
     except OSError as exc:
         msg = f"Script {argv[0]} cannot be accessed - {exc.strerror}"
         say(msg)
         return ScriptCheck(False, None, msg, ScriptFlag.NOTFOUND)
+    exec_path = real_path
+    real_file_path: str | None = None
+    if os.path.basename(first) != os.path.basename(real_path):
+        renamed = os.path.join(os.path.dirname(real_path), os.path.basename(first))
+        try:
+            same = os.path.samefile(renamed, real_path)
+        except OSError:
+            same = False
+        if same:
+            exec_path, real_file_path = renamed, real_path
 
     flags = ScriptFlag.ISSCRIPT
     reasons: list[str] = []
@@ -234,7 +246,7 @@ def check_script(
 
     if need_protection:
         # Both the name used to run it and, through symlinks, the file actually run.
-        for candidate in dict.fromkeys((exec_path, real_path)):
+        for candidate in dict.fromkeys(p for p in (exec_path, real_file_path) if p):
             found_flags = _unsafe_component(candidate, enable_script_security, say)
             if found_flags is not None:
                 flags |= found_flags
