@@ -296,3 +296,21 @@ def test_one_way_vrrp_loss_is_reported_as_another_master_at_equal_priority(
     kinds = {c["kind"] for c in instance(ops_dir, "n2")["conflicts"]["active"]}
     assert kinds == {"address", "advert"}
     assert sorted(cluster.holders(VIP)) == ["n1", "n2"]
+
+
+def test_split_brain_on_an_ipv6_vip_is_found_with_neighbour_solicitations(
+    cluster: Cluster, ops_dir: Path
+) -> None:
+    lab = cluster.lab
+    n1, n2 = lab.add_node("n1"), lab.add_node("n2")
+    lab.block_vrrp(n1)
+    for node, prio in ((n1, 150), (n2, 100)):
+        cluster.add(node, config(prio, advert_int=ADVERT_INT, vip="2001:db8::100/64 dev eth0"),
+                    extra=ops_args(ops_dir, node.name))
+    cluster.start_all()
+    wait_until(lambda: sorted(cluster.holders("2001:db8::100")) == ["n1", "n2"],
+               what="two masters")
+    for name, other in (("n1", n2.mac), ("n2", n1.mac)):
+        line = f"(VI_1) CONFLICT: 2001:db8::100 also held by {other}"
+        wait_until(lambda line=line, name=name: line in cluster.daemons[name].log(),
+                   timeout=6, what=f"conflict on {name}")
