@@ -49,7 +49,8 @@ def run(count: int = 255, advert_int: float = 1.0, seconds: float = 15.0) -> dic
     out: dict[str, object] = {"count": count, "advert_int": advert_int, "seconds": seconds}
     with pair("py", count, advert_int) as p:
         _all_masters(p, 30)
-        time.sleep(2.0)
+        # Past the start-up: the second gratuitous ARP burst comes garp_master_delay (5 s) later.
+        time.sleep(7.0)
         log(f"profile: py-spy on pykeepalived, {count} instances at {advert_int:g} s")
         procs = {}
         for role in ("n1", "n2"):

@@ -34,6 +34,14 @@ def _mmm(s: Summary | None, digits: int = 3) -> str:
     return f"{_f(s.min, digits)} / **{_f(s.median, digits)}** / {_f(s.max, digits)}"
 
 
+def _med(s: Summary | None) -> float | None:
+    return None if s is None else s.median
+
+
+def _mx(s: Summary | None) -> float | None:
+    return None if s is None else s.max
+
+
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -221,8 +229,8 @@ def section_failover(rows: list[Row], checks: Checks) -> list[str]:
             body.append((failover.SCENARIO_LABEL[s], failover.CONFIG_LABEL[c],
                          f"{ka.n if ka else 0}/{n_ka}, {py.n if py else 0}/{n_py}",
                          _mmm(ka), _mmm(py),
-                         _r(ratio(py and py.median, ka and ka.median)),
-                         _r(ratio(py and py.max, ka and ka.max))))
+                         _r(ratio(_med(py), _med(ka))),
+                         _r(ratio(_mx(py), _mx(ka)))))
     out += _table(["fault", "config", "samples ka, py (seen/run)", "keepalived",
                    "pykeepalived", "ratio median", "ratio max"], body)
     out += ["", "![failover](bench/failover.png)", ""]
@@ -230,7 +238,7 @@ def section_failover(rows: list[Row], checks: Checks) -> list[str]:
     def rr(s: str, c: str) -> tuple[float | None, float | None]:
         ka = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="ka"))
         py = Summary.of(_values(rows, "seconds", scenario=s, config=c, kind="py"))
-        return (ratio(py and py.median, ka and ka.median), ratio(py and py.max, ka and ka.max))
+        return (ratio(_med(py), _med(ka)), ratio(_mx(py), _mx(ka)))
 
     for s, lim_med, lim_max in (("crash", 1.0, 1.1), ("link_down", 1.0, 1.1),
                                 ("graceful", 1.05, None), ("health", 0.5, None),
@@ -264,15 +272,15 @@ def section_client(rows: list[Row], checks: Checks) -> list[str]:
         stale_ka = sum(_values(rows, "stale", scenario=s, kind="ka"))
         stale_py = sum(_values(rows, "stale", scenario=s, kind="py"))
         body.append((client.SCENARIO_LABEL[s], _mmm(ka, 0), _mmm(py, 0),
-                     _r(ratio(py and py.median, ka and ka.median)),
-                     _r(ratio(py and py.max, ka and ka.max)),
-                     f"{_f(fk and fk.median, 0)} / {_f(fp and fp.median, 0)}",
+                     _r(ratio(_med(py), _med(ka))),
+                     _r(ratio(_mx(py), _mx(ka))),
+                     f"{_f(_med(fk), 0)} / {_f(_med(fp), 0)}",
                      f"{stale_ka:g} / {stale_py:g}"))
-        med = ratio(py and py.median, ka and ka.median)
+        med = ratio(_med(py), _med(ka))
         # A gap at the probe spacing (no outage at all) is noise, not a regression.
         noise = py is not None and py.median <= 15
         checks.add(f"client gap, {client.SCENARIO_LABEL[s]}: ratio median <= 1.0",
-                   f"{_r(med)} ({_f(py and py.median, 0)} ms vs {_f(ka and ka.median, 0)} ms)",
+                   f"{_r(med)} ({_f(_med(py), 0)} ms vs {_f(_med(ka), 0)} ms)",
                    None if med is None else (med <= 1.0 or noise))
         checks.add(f"no answers from the old node, {client.SCENARIO_LABEL[s]}",
                    f"pykeepalived {stale_py:g} (keepalived {stale_ka:g})", stale_py == 0)

@@ -89,7 +89,8 @@ def measure_round(count: int, window: float) -> list[dict[str, object]]:
         for p in pairs:
             if not _all_masters(p, 30):
                 log(f"  {p.kind} {count}x{p.advert_int:g}s: n1 not master of every instance")
-        time.sleep(2.0)  # past start-up bursts (gratuitous ARPs, first adverts)
+        # Past start-up: the second gratuitous ARP burst comes garp_master_delay (5 s) later.
+        time.sleep(7.0)
         before = {}
         for p in pairs:
             for role in ("n1", "n2"):
