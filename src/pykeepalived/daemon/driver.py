@@ -799,12 +799,14 @@ class Daemon:
             addr = vip.address.ip
             if isinstance(addr, IPv4Address):
                 frame = frames.build_gratuitous_arp(info.mac, addr)
-                what = "gratuitous ARPs"
+                what, each = "gratuitous ARPs", "gratuitous ARP"
             else:
                 frame = frames.build_unsolicited_na(info.mac, addr, addr)
-                what = "Unsolicited Neighbour Adverts"
+                what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
             self.log.detail(f"({rt.cfg.name}) Sending/queueing {what} on {ifname} for {addr}")
             for _ in range(count):
+                # keepalived (-D) logs every frame it sends, in these words.
+                self.log.detail(f"Sending {each} on {ifname} for {addr}")
                 psock.send_frame(frame)
 
     # ------------------------------------------------------------------ reload, dumps
