@@ -113,6 +113,7 @@ class Maintenance:
         self.applied: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._last_stat: tuple[int, int, int] | None = None
+        self._lock: asyncio.Lock | None = None
 
     @property
     def daemon(self) -> Daemon:
@@ -163,8 +164,17 @@ class Maintenance:
             d._execute(actions)
             d._rearm()
 
-    def update(self, on: bool, names: list[str]) -> None:
-        """Turn maintenance on or off for ``names`` (empty: all) in the file, then apply."""
+    async def update(self, on: bool, names: list[str]) -> None:
+        """Turn maintenance on or off for ``names`` (empty: all) in the file, then apply.
+
+        The file is written (and fsynced) in a worker thread: a slow disk must not stall
+        the adverts."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # read-modify-write of the file, one request at a time
+            await self._update(on, names)
+
+    async def _update(self, on: bool, names: list[str]) -> None:
         known = list(self.daemon.node.routers) if self.daemon.node is not None else []
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -182,7 +192,8 @@ class Maintenance:
                 # keep names for instances this daemon does not run (another config)
                 new |= {n for n in current if n not in known}
         try:
-            write_flag(self.path, new or None)
+            await asyncio.get_running_loop().run_in_executor(None, write_flag, self.path,
+                                                             new or None)
         except OSError as exc:
             raise ControlError(f"cannot write maintenance file {self.path}: {exc}") from exc
         self._last_stat = None
@@ -493,7 +504,7 @@ class ControlServer:
         targets = list(names) or list(d.node.routers)
         before = {n: d.node.routers[n].effective_priority for n in targets
                   if n in d.node.routers}
-        m.update(action == "on", names)
+        await m.update(action == "on", names)
         if action == "off" or wait is None:
             return {"ok": True, "instances": targets, "maintenance": action == "on"}
         pending = await m.wait_handover(targets, float(wait))
@@ -502,7 +513,7 @@ class ControlServer:
             return {"ok": True, "instances": targets, "maintenance": True, "masters": masters}
         # Nobody took over: never leave the service without a master. Undo for every target
         # (the ones that did hand over go back to their priority too: it is one request).
-        m.update(False, names)
+        await m.update(False, names)
         detail = []
         for n in pending:
             r = d.node.routers[n]
