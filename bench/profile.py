@@ -71,4 +71,41 @@ def run(count: int = 255, advert_int: float = 1.0, seconds: float = 15.0) -> dic
                 "own": [(f, n / total) for f, n in own.most_common(15)] if total else [],
                 "inclusive": [(f, n / total) for f, n in incl.most_common(25)] if total else [],
             }
+    out["netlink"] = netlink_costs()
     return out
+
+
+NETLINK_COST_SCRIPT = """
+import json, time
+from ipaddress import ip_interface
+from pykeepalived.net.netlink import Netlink
+nl = Netlink()
+idx = nl.ifindex("eth0")
+vips = [ip_interface(f"198.51.100.{i}/32") for i in range(1, 256)]
+for v in vips:
+    nl.add_address(idx, v, lifetime=30)
+out = {}
+for name, call in (("renew_address", lambda v: nl.renew_address(idx, v, 30)),
+                   ("link", lambda v: nl.link("eth0"))):
+    t, c = time.perf_counter(), time.process_time()
+    for v in vips:
+        call(v)
+    out[name] = (1e3 * (time.perf_counter() - t) / len(vips),
+                 1e3 * (time.process_time() - c) / len(vips))
+print(json.dumps(out))
+"""
+
+
+def netlink_costs() -> dict[str, object]:
+    """Wall and CPU ms per call of the driver's per-VIP netlink calls, 255 VIPs on eth0."""
+    import json
+    import sys
+
+    from tests.netns.lab import Lab
+    with Lab() as lab:
+        node = lab.add_node("n1")
+        proc = node.exec([sys.executable, "-c", NETLINK_COST_SCRIPT], timeout=120)
+        if proc.returncode != 0:
+            return {"error": proc.stderr[-500:]}
+        result: dict[str, object] = json.loads(proc.stdout)
+        return result
