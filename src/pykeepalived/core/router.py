@@ -360,6 +360,10 @@ class VirtualRouter:
         # A lower-priority master and we may preempt: the RFC discards the advert.
         out.append(Log(f"({self.name}) received lower priority ({prio}) advert from {src}"
                        " - discarding"))
+        if self.master_address is not None and src != self.master_address:
+            # Not the master we follow: a stray or forged advert (PASS authentication is
+            # cleartext) must not trigger fast preempt, or one packet makes us a second MASTER.
+            return
         self.master_address = src
         self.master_priority = prio
         if p.fast_preempt:
