@@ -198,3 +198,69 @@ def crash(daemon: Daemon) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
     daemon.kill9()  # reaps the process handle (and catches anything not in a pid file)
+
+
+# ------------------------------------------------------------- operations and /proc readings
+# (added for tests/reliability; nothing above depends on them)
+
+
+def ops_args(daemon_dir: Path, name: str, metrics: str | None = None) -> list[str]:
+    """Extra arguments giving a daemon its own control socket and state dir (and metrics)."""
+    args = ["--control-socket", str(daemon_dir / f"{name}.ctl"),
+            "--state-dir", str(daemon_dir / f"{name}-state")]
+    return [*args, "--metrics-listen", metrics] if metrics else args
+
+
+def status_json(daemon: Daemon) -> dict[str, Any]:
+    """``pykeepalived status --json`` of a daemon started with :func:`ops_args`."""
+    import json
+
+    path = daemon.extra[daemon.extra.index("--control-socket") + 1]
+    proc = subprocess.run([*PYKEEPALIVED, "status", "--json", "--control-socket", path],
+                          capture_output=True, text=True, timeout=20)
+    if proc.returncode != 0:
+        raise RuntimeError(f"status failed ({proc.returncode}): {proc.stderr}")
+    answer: dict[str, Any] = json.loads(proc.stdout)
+    return answer
+
+
+def metrics_text(daemon: Daemon) -> str:
+    """The Prometheus page of a daemon started with ``--metrics-listen HOST:PORT``."""
+    listen = daemon.extra[daemon.extra.index("--metrics-listen") + 1]
+    code = ("import sys, urllib.request\n"
+            f"sys.stdout.write(urllib.request.urlopen('http://{listen}/metrics', timeout=10)"
+            ".read().decode())\n")
+    proc = daemon.node.exec([sys.executable, "-c", code], check=True)
+    return proc.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Resources:
+    fds: int
+    threads: int
+    children: int
+    zombies: int
+    rss_kib: int
+
+
+def resources(pid: int) -> Resources:
+    """Open fds, threads, direct children (and how many are zombies) and RSS of ``pid``."""
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    status = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    children = zombies = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                children += 1
+                with contextlib.suppress(OSError):
+                    state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                    zombies += state == "Z"
+    return Resources(fds=fds, threads=int(status["Threads"]), children=children,
+                     zombies=zombies, rss_kib=int(status["VmRSS"].split()[0]))
