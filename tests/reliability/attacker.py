@@ -14,6 +14,7 @@ lowprio (a *valid* lower-priority advert: the master may answer, rate-limited).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import socket
@@ -135,6 +136,7 @@ def main() -> int:
         sent = 0
         start = time.monotonic()
         tick = 0.005
+        credit = 0.0
         next_tick = start
         while True:
             now = time.monotonic()
@@ -145,12 +147,11 @@ def main() -> int:
                 time.sleep(0.002)
                 next_tick = time.monotonic()
                 continue
-            due = int(pps * tick)
+            credit += pps * tick
+            due, credit = int(credit), credit - int(credit)
             for _ in range(due):
-                try:
+                with contextlib.suppress(OSError):  # ENOBUFS under our own flood
                     sock.send(pool[sent % len(pool)])
-                except OSError:
-                    pass  # ENOBUFS under our own flood: keep going
                 sent += 1
             next_tick += tick
             delay = next_tick - time.monotonic()
