@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from pykeepalived.daemon.control import DEFAULT_CONTROL_SOCKET
+from pykeepalived.daemon.control import DEFAULT_CONTROL_SOCKET, default_control_socket
 
 EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
@@ -67,8 +67,11 @@ def request(path: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[s
 
 def _socket_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-socket", dest="control_socket", metavar="PATH",
-                   default=DEFAULT_CONTROL_SOCKET,
-                   help=f"the daemon's control socket (default {DEFAULT_CONTROL_SOCKET})")
+                   help=f"the daemon's control socket (default {DEFAULT_CONTROL_SOCKET}, or "
+                   "the one derived from -p)")
+    p.add_argument("-p", "--pid", dest="pid_file", metavar="FILE",
+                   help="find the daemon started with this -p pid file (several daemons on "
+                   "one host)")
 
 
 def _duration(seconds: float) -> str:
@@ -146,6 +149,7 @@ def cmd_status(argv: Sequence[str]) -> int:
     _socket_option(p)
     p.add_argument("--json", action="store_true", help="print the full status as JSON")
     args = p.parse_args(argv)
+    args.control_socket = args.control_socket or default_control_socket(args.pid_file)
     try:
         answer = request(args.control_socket, {"command": "status"})
     except NotRunning as exc:
@@ -178,6 +182,7 @@ def cmd_maintenance(argv: Sequence[str]) -> int:
                    help="with 'on': wait until another node is MASTER; if none takes over in "
                    "time, restore the priority, keep the VIPs and fail")
     args = p.parse_args(argv)
+    args.control_socket = args.control_socket or default_control_socket(args.pid_file)
     if args.wait is not None and args.wait < 0:
         p.error("--wait must not be negative")
     payload: dict[str, Any] = {"command": "maintenance", "action": args.action,

@@ -47,6 +47,34 @@ if TYPE_CHECKING:
 
 DEFAULT_CONTROL_SOCKET = "/run/pykeepalived/control.sock"
 DEFAULT_STATE_DIR = "/var/lib/pykeepalived"
+
+
+def _pid_tag(pid_file: str | None) -> str | None:
+    """A per-daemon name derived from a non-default ``-p`` pid file, or None.
+
+    keepalived runs several daemons on one host (one per network namespace) when each gets its
+    own pid file; pykeepalived then gives each its own control socket and state directory
+    without further options. The tag is the pid file's stem plus a hash of its full path, so
+    that ``/run/a/n1.pid`` and ``/run/b/n1.pid`` never collide.
+    """
+    if not pid_file or os.path.abspath(pid_file) == "/run/keepalived.pid":
+        return None
+    import hashlib
+
+    full = os.path.abspath(pid_file)
+    stem = os.path.splitext(os.path.basename(full))[0] or "pid"
+    return f"{stem}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+
+
+def default_control_socket(pid_file: str | None = None) -> str:
+    """The control socket a daemon started with ``-p pid_file`` listens on by default."""
+    tag = _pid_tag(pid_file)
+    return DEFAULT_CONTROL_SOCKET if tag is None else f"/run/pykeepalived/{tag}.sock"
+
+
+def default_state_dir(pid_file: str | None = None) -> str:
+    tag = _pid_tag(pid_file)
+    return DEFAULT_STATE_DIR if tag is None else os.path.join(DEFAULT_STATE_DIR, tag)
 MAINTENANCE_FILE = "maintenance"
 #: The lowest priority a VRRP router may advertise short of "I am leaving" (0).
 MAINTENANCE_PRIORITY = 1
@@ -541,8 +569,10 @@ class Operations:
     def __init__(self, daemon: Daemon) -> None:
         opts = daemon.options
         self.daemon = daemon
-        self.socket_path: str = getattr(opts, "control_socket", None) or DEFAULT_CONTROL_SOCKET
-        self.state_dir: str = getattr(opts, "state_dir", None) or DEFAULT_STATE_DIR
+        pid_file = getattr(opts, "pid_file", None)
+        self.socket_path: str = (getattr(opts, "control_socket", None)
+                                 or default_control_socket(pid_file))
+        self.state_dir: str = getattr(opts, "state_dir", None) or default_state_dir(pid_file)
         flag = getattr(opts, "maintenance_file", None) or os.path.join(self.state_dir,
                                                                        MAINTENANCE_FILE)
         self.maintenance = Maintenance(self, flag)
