@@ -120,8 +120,10 @@ class Mixed:
         self.cluster = Cluster(lab)
         self.config_path = lab.tmpdir / f"keepalived{tag}.conf"
 
-    def build(self, kinds: tuple[str | None, ...], config_text: str) -> Mixed:
-        """Node ``n<i>`` runs ``kinds[i-1]`` ("py", "ka", or None for an idle node)."""
+    def build(self, kinds: tuple[str | None, ...], config_text: str,
+              extra: dict[str, list[str]] | None = None) -> Mixed:
+        """Node ``n<i>`` runs ``kinds[i-1]`` ("py", "ka", or None for an idle node);
+        ``extra`` adds command-line arguments per node."""
         self.config_path.write_text(config_text)
         tmp = self.lab.tmpdir
         for i, kind in enumerate(kinds, start=1):
@@ -132,7 +134,8 @@ class Mixed:
             base = f"{name}{self.tag}"
             self.cluster.daemons[name] = Daemon(
                 node, kind, self.config_path, tmp / f"{base}.log", tmp / f"{base}.pid",
-                tmp / f"{base}-vrrp.pid", extra=["-i", name])
+                tmp / f"{base}-vrrp.pid",
+                extra=["-i", name, *(extra or {}).get(name, [])])
             if name not in self.cluster.watchers:
                 self.cluster.watchers[name] = node.watch_addresses()
         return self
