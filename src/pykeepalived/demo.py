@@ -192,6 +192,17 @@ def run_demo(keep_logs: bool) -> int:
             n1.start()
             timed_takeover(n1, t, "the restart")
             wait_holder(nodes, "n1")
+
+            say("7. maintenance: 'pykeepalived maintenance on --wait 5' on the master")
+            t = time.monotonic()
+            ctl = [sys.executable, "-m", "pykeepalived", "maintenance", "--control-socket",
+                   str(n1.conf.with_suffix(".sock"))]
+            done = subprocess.run([*ctl, "on", "--wait", "5"], capture_output=True, text=True)
+            print("  " + (done.stdout + done.stderr).strip().replace("\n", "\n  "))
+            timed_takeover(n2, t, "'maintenance on' (no gap: n1 kept the VIP until then)")
+            subprocess.run([*ctl, "off"], capture_output=True, text=True)
+            say("   'maintenance off': n1 preempts back")
+            wait_holder(nodes, "n1")
             say(f"final: n1 is MASTER, exactly one node holds {VIP}")
         except Exception:
             for n in nodes:
