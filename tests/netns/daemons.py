@@ -264,3 +264,12 @@ def resources(pid: int) -> Resources:
                     zombies += state == "Z"
     return Resources(fds=fds, threads=int(status["Threads"]), children=children,
                      zombies=zombies, rss_kib=int(status["VmRSS"].split()[0]))
+
+
+def fd_targets(pid: int) -> list[str]:
+    """What each open fd of ``pid`` points at (sockets as socket:[inode]), sorted."""
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return sorted(out)
