@@ -192,3 +192,28 @@ def test_usr1_usr2_dumps_in_keepalived_layout_and_no_symlink_following(
     finally:
         for f in (data, stats):
             f.unlink(missing_ok=True)
+
+
+def test_master_renews_vip_lifetime_and_restores_a_removed_vip(cluster: Cluster) -> None:
+    from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME
+
+    n1 = cluster.lab.add_node("n1")
+    cluster.add(n1, config(150, vip="192.0.2.100/24 brd 192.0.2.255 dev eth0 label eth0:vip"))
+    cluster.start_all()
+    assert cluster.wait_single_holder(VIP) == "n1"
+    t = time.monotonic()
+    time.sleep(DEFAULT_VIP_LIFETIME * 2)
+    # held continuously: no removal event in two lifetimes
+    assert cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=0.1) is None
+    with Netlink(n1.ns) as nl:
+        index = nl.ifindex("eth0")
+        info = next(a for a in nl.addresses(index) if str(a.interface.ip) == VIP)
+        assert info.valid_lft is not None and info.valid_lft <= DEFAULT_VIP_LIFETIME
+        assert info.label == "eth0:vip" and str(info.broadcast) == "192.0.2.255"
+        nl.remove_address(index, info.interface)
+    t = time.monotonic()
+    back = cluster.watchers["n1"].wait_for(VIP, after=t, timeout=DEFAULT_VIP_LIFETIME)
+    assert back is not None, cluster.logs()
+    with Netlink(n1.ns) as nl:
+        info = next(a for a in nl.addresses(nl.ifindex("eth0")) if str(a.interface.ip) == VIP)
+    assert info.label == "eth0:vip" and info.interface.network.prefixlen == 24

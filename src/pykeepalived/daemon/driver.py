@@ -64,7 +64,15 @@ from pykeepalived.daemon.trackers import (
     TrackProcessSpec,
 )
 from pykeepalived.errors import PyKeepalivedError
-from pykeepalived.net.netlink import LinkMonitor, Netlink, NetlinkOpError, RouteSpec, RuleSpec
+from pykeepalived.net.netlink import (
+    AddressRenewer,
+    LinkMonitor,
+    Netlink,
+    NetlinkOpError,
+    RouteSpec,
+    RuleSpec,
+    encode_newaddr,
+)
 from pykeepalived.net.nft import VipFilter
 from pykeepalived.net.packet_socket import PacketSocket
 from pykeepalived.net.vrrp_socket import VrrpSocket, vrrp_filter
@@ -140,6 +148,7 @@ class Daemon:
         self._script_security = False
         self._script_checks: list[ScriptCheck] = []
         self._stopping = False
+        self._frame_cache: dict[tuple[str, IPAddress], bytes] = {}
         self.file_tracker: FileTracker | None = None
         self.process_tracker: ProcessTracker | None = None
         self.vip_filter: VipFilter | None = None
@@ -239,9 +248,13 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         assert self.loop is not None
-        await self.operations.stop()
         if self._timer is not None:
             self._timer.cancel()
+        # Priority-0 adverts first: the backups' skew timers start when they hear them.
+        self._stopping = True
+        if self.node is not None:
+            self._execute(self.node.stop(self.loop.time()))
+        await self.operations.stop()
         if self._renew_task is not None:
             self._renew_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -252,9 +265,6 @@ class Daemon:
             await self.process_tracker.stop()
         if self.file_tracker is not None:
             await self.file_tracker.stop()
-        self._stopping = True
-        if self.node is not None:
-            self._execute(self.node.stop(self.loop.time()))
         if self.vip_filter is not None:
             with contextlib.suppress(PyKeepalivedError, OSError):
                 self.vip_filter.destroy()
@@ -627,6 +637,8 @@ class Daemon:
         self._tracker_input(f"{TrackerKind.SCRIPT.value}:{name}", good)
 
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
+        for key in [k for k in self._frame_cache if k[0] == ifname]:
+            del self._frame_cache[key]  # the MAC may have changed with the link
         self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
         self._tracker_input(f"{TrackerKind.INTERFACE.value}:{ifname}", up)
         if up:
@@ -764,26 +776,46 @@ class Daemon:
                 self.vip_filter.remove_vips([v.address.ip for v, _ in self._vips(rt)])
 
     async def _renew_loop(self) -> None:
-        """Keep the lifetimes of held VIPs topped up (crash-safe VIPs)."""
+        """Keep the lifetimes of held VIPs topped up (crash-safe VIPs).
+
+        One batch of prebuilt RTM_NEWADDR (create-or-replace) messages per round, sent without
+        waiting for answers: renewing hundreds of VIPs costs the loop a sendmsg or two, and a
+        VIP that expired during a stall, or was removed by hand, is put back by the same message.
+        """
         if self.vip_lifetime is None:
             return
+        assert self.loop is not None
+        renewer = AddressRenewer()
+        self.loop.add_reader(renewer.fileno(), self._renew_failures, renewer)
+        cache: dict[tuple[int, str], bytes] = {}
         period = self.vip_lifetime / 4
-        while True:
-            await asyncio.sleep(period)
-            for rt in self.instances.values():
-                if not rt.holding:
-                    continue
-                for ifindex, vip in rt.installed:
-                    try:
-                        self.netlink.renew_address(ifindex, vip.address, self.vip_lifetime,
-                                                   peer=vip.peer.ip if vip.peer else None)
-                    except NetlinkOpError:
-                        # Gone (expired during a stall, or removed by hand): put it back.
-                        with contextlib.suppress(NetlinkOpError):
-                            self._add_vip(vip, self._ifname(ifindex), lifetime=self.vip_lifetime)
+        try:
+            while True:
+                await asyncio.sleep(period)
+                batch = []
+                for rt in self.instances.values():
+                    if not rt.holding:
+                        continue
+                    for ifindex, vip in rt.installed:
+                        key = (ifindex, str(vip.address))
+                        msg = cache.get(key)
+                        if msg is None:
+                            msg = encode_newaddr(
+                                ifindex, vip.address, lifetime=self.vip_lifetime, brd=vip.brd,
+                                scope=vip.scope, label=vip.label,
+                                peer=vip.peer.ip if vip.peer is not None else None,
+                                nodad=isinstance(vip.address, IPv6Interface))
+                            cache[key] = msg
+                        batch.append(msg)
+                if batch:
+                    renewer.send(batch)
+        finally:
+            self.loop.remove_reader(renewer.fileno())
+            renewer.close()
 
-    def _ifname(self, ifindex: int) -> str:
-        return self.netlink.link(ifindex).name
+    def _renew_failures(self, renewer: AddressRenewer) -> None:
+        for code, _seq in renewer.drain_errors():
+            self.log.event(f"renewing a VIP failed: {os.strerror(code)}")
 
     def _send_gratuitous(self, rt: InstanceRuntime, count: int) -> None:
         for vip, ifname in self._vips(rt):
@@ -795,19 +827,40 @@ class Daemon:
                     self.log.event(f"({rt.cfg.name}) cannot send gratuitous ARP: {exc}")
                     continue
                 self.packet_sockets[ifname] = psock
-            info = self.netlink.link(ifname)
             addr = vip.address.ip
+            frame = self._gratuitous_frame(ifname, addr)
+            if frame is None:
+                continue
             if isinstance(addr, IPv4Address):
-                frame = frames.build_gratuitous_arp(info.mac, addr)
                 what, each = "gratuitous ARPs", "gratuitous ARP"
             else:
-                frame = frames.build_unsolicited_na(info.mac, addr, addr)
                 what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
             self.log.detail(f"({rt.cfg.name}) Sending/queueing {what} on {ifname} for {addr}")
             for _ in range(count):
                 # keepalived (-D) logs every frame it sends, in these words.
                 self.log.detail(f"Sending {each} on {ifname} for {addr}")
                 psock.send_frame(frame)
+
+    def _gratuitous_frame(self, ifname: str, addr: IPAddress) -> bytes | None:
+        """The ARP / NA frame announcing ``addr`` on ``ifname``, built once per MAC.
+
+        A netlink round trip per VIP on every takeover would stall the loop with many VIPs;
+        the MAC is cached until a link event for the interface says it may have changed.
+        """
+        key = (ifname, addr)
+        frame = self._frame_cache.get(key)
+        if frame is None:
+            try:
+                mac = self.netlink.link(ifname).mac
+            except PyKeepalivedError as exc:
+                self.log.event(f"cannot announce {addr} on {ifname}: {exc}")
+                return None
+            if isinstance(addr, IPv4Address):
+                frame = frames.build_gratuitous_arp(mac, addr)
+            else:
+                frame = frames.build_unsolicited_na(mac, addr, addr)
+            self._frame_cache[key] = frame
+        return frame
 
     # ------------------------------------------------------------------ reload, dumps
 
