@@ -217,3 +217,22 @@ def test_master_renews_vip_lifetime_and_restores_a_removed_vip(cluster: Cluster)
     with Netlink(n1.ns) as nl:
         info = next(a for a in nl.addresses(nl.ifindex("eth0")) if str(a.interface.ip) == VIP)
     assert info.label == "eth0:vip" and info.interface.network.prefixlen == 24
+
+
+def test_restart_removes_a_vip_left_behind_by_a_killed_daemon(cluster: Cluster) -> None:
+    n1 = cluster.lab.add_node("n1")
+    n2 = cluster.lab.add_node("n2")
+    d1 = cluster.add(n1, config(100), extra=["-V"])  # permanent VIPs, as keepalived's
+    cluster.add(n2, config(150))
+    cluster.daemons["n1"].start().wait_ready()
+    assert cluster.wait_single_holder(VIP) == "n1"
+    d1.kill9()
+    assert VIP in {str(a.ip) for a in n1.addresses()}  # left behind, like keepalived's
+    cluster.daemons["n2"].start().wait_ready()
+    t = time.monotonic()
+    d1.start()
+    d1.wait_ready()
+    removed = cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=5)
+    assert removed is not None, cluster.logs()
+    assert cluster.wait_single_holder(VIP) == "n2"
+    assert "(VI_1) removing VIPs." in d1.log()

@@ -207,6 +207,11 @@ class VirtualRouter:
         """Leave INIT as keepalived's vrrp_init_state does."""
         out: list[Action] = []
         self._recompute_priority(log=False, out=out)
+        if not (self.want is State.MASTER and self.base_priority == PRIO_OWNER):
+            # keepalived restores the interface first: a VIP left behind by an earlier run
+            # (a crash, or -V) must not stay on a node that is not MASTER.
+            out.append(Log(f"({self.name}) removing VIPs.", detail=True))
+            out.append(RemoveAddresses(self.name))
         group_fault = self.group is not None and self.group.state is State.FAULT
         if self.fault_reasons or self.init_pending or group_fault:
             self._set_state(now, State.FAULT, "init", out)

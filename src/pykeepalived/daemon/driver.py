@@ -765,7 +765,13 @@ class Daemon:
             with contextlib.suppress(PyKeepalivedError):
                 self.netlink.remove_route(spec)
         rt.routes_installed = []
-        for ifindex, vip in rt.installed:
+        installed = rt.installed
+        if not installed:
+            # Nothing recorded (start-up): remove what an earlier run may have left behind.
+            for vip, ifname in self._vips(rt):
+                with contextlib.suppress(PyKeepalivedError):
+                    installed.append((self.netlink.ifindex(ifname), vip))
+        for ifindex, vip in installed:
             with contextlib.suppress(NetlinkOpError):
                 self.netlink.remove_address(ifindex, vip.address,
                                             peer=vip.peer.ip if vip.peer else None)
