@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -54,14 +55,14 @@ SLOW_CRASH = _params([(V2_IPV4, "py-high"), (V2_IPV4, "py-low"), (V3_IPV4_1S, "p
 SLOW_HANDOVER = _params([(V2_IPV4, "py-high"), (V2_PASS, "py-high"), (V2_PASS, "py-low")])
 
 
-def start_pair(mixed: Mixed, variant: Variant, role: str, **kw: object) -> str:
+def start_pair(mixed: Mixed, variant: Variant, role: str, check_dir: Path | None = None) -> str:
     """Start n1 (``state MASTER``), then n2, and check n1 wins the election.
 
     n2 starts once n1 runs: Python starts slower than keepalived, so a simultaneous start
     would let a keepalived n2 time out alone first and be preempted, which is right but
     not the election this checks.
     """
-    mixed.build(ROLES[role], shared_config(variant, PRIOS, masters=("n1",), **kw))  # type: ignore[arg-type]
+    mixed.build(ROLES[role], shared_config(variant, PRIOS, masters=("n1",), check_dir=check_dir))
     mixed.start("n1")
     mixed.start("n2")
     assert mixed.wait_single_holder(variant.vip) == "n1", mixed.logs()
