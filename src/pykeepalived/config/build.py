@@ -739,7 +739,8 @@ class Builder:
             o["accept"] = not strict or o.get("priority", 100) == 255
         if "virtual_router_id" not in o:
             d.error(st.loc, f"({name}) virtual_router_id is not set")
-        return m.VrrpInstance(name=name, loc=st.loc, **o)
+        return m.VrrpInstance(name=name, loc=st.loc,
+                              keyword_locs={k: x.loc for k, x in explicit.items()}, **o)
 
     def peer(self, st: Statement) -> m.UnicastPeer | None:
         words = _line(st)

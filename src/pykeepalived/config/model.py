@@ -286,6 +286,9 @@ class VrrpInstance:
     track_src_ip: bool = False
     debug: int = 0
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
+    #: where each keyword was written, for diagnostics that concern one setting
+    keyword_locs: Mapping[str, Location] = field(default_factory=dict, compare=False,
+                                                 repr=False)
 
 
 @dataclass(frozen=True)

@@ -108,43 +108,50 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
               ) -> m.VrrpInstance:
     n = f"({inst.name})"
     changes: dict[str, Any] = {}
+
+    def at(keyword: str) -> Location:
+        return inst.keyword_locs.get(keyword, inst.loc)
+
     _track_refs(inst.name, inst.track_scripts, inst.track_files, inst.track_processes, cfg, diags)
     if inst.interface is None and not inst.unicast_peers:
         diags.mistake(inst.loc, f"{n} has no interface (keepalived falls back to the "
                       "default interface)")
     # RFC 3768 5.3.7: v2 advertises whole seconds; RFC 5798 5.2.7: v3 uses centiseconds.
     if inst.version == 2 and inst.advert_int != int(inst.advert_int):
-        diags.mistake(inst.loc, f"{n} advert_int {inst.advert_int:g} is not a whole number of "
+        diags.mistake(at("advert_int"), f"{n} advert_int {inst.advert_int:g} is not a whole "
+                      "number of "
                       "seconds, which VRRPv2 requires; rounding")
         changes["advert_int"] = float(max(1, round(inst.advert_int)))
     if inst.version == 3:
         cs = inst.advert_int * 100
         if abs(cs - round(cs)) > 1e-6:
-            diags.mistake(inst.loc, f"{n} advert_int {inst.advert_int:g} is not a multiple of "
+            diags.mistake(at("advert_int"), f"{n} advert_int {inst.advert_int:g} is not a "
+                          "multiple of "
                           "10 ms, which VRRPv3 requires; rounding")
             changes["advert_int"] = round(cs) / 100
         if inst.advert_int > 40.95:
-            diags.mistake(inst.loc, f"{n} advert_int {inst.advert_int:g} exceeds VRRPv3's "
+            diags.mistake(at("advert_int"), f"{n} advert_int {inst.advert_int:g} exceeds VRRPv3's "
                           "maximum of 40.95 s")
             changes["advert_int"] = 40.95
     if inst.state == "MASTER" and inst.nopreempt:
-        diags.mistake(inst.loc, f"{n} nopreempt is incompatible with state MASTER; clearing "
+        diags.mistake(at("nopreempt"), f"{n} nopreempt is incompatible with state MASTER; "
+                      "clearing "
                       "nopreempt (use state BACKUP on every node)")
         changes["nopreempt"] = False
     if inst.state == "MASTER" and inst.preempt_delay:
-        diags.warning(inst.loc, f"{n} preempt_delay is ignored with state MASTER")
+        diags.warning(at("preempt_delay"), f"{n} preempt_delay is ignored with state MASTER")
         changes["preempt_delay"] = 0.0
     for p in inst.unicast_peers:
         if p.address.version != inst.family:
             diags.mistake(p.loc, f"{n} unicast peer {p.address} is IPv{p.address.version} but "
                           f"the instance is IPv{inst.family}")
     if inst.unicast_src_ip is not None and inst.unicast_src_ip.version != inst.family:
-        diags.mistake(inst.loc, f"{n} unicast_src_ip {inst.unicast_src_ip} is not IPv"
+        diags.mistake(at("unicast_src_ip"), f"{n} unicast_src_ip {inst.unicast_src_ip} is not IPv"
                       f"{inst.family} like the instance")
     if inst.auth_type is not None and inst.version == 3:
         diags.warning(inst.loc, f"{n} authentication is not supported in VRRPv3; ignoring it")
     if inst.auth_type == "PASS" and not inst.auth_pass:
-        diags.mistake(inst.loc, f"{n} auth_type PASS needs an auth_pass")
+        diags.mistake(at("authentication"), f"{n} auth_type PASS needs an auth_pass")
     if inst.priority == 255 and inst.state == "BACKUP":
         diags.warning(inst.loc, f"{n} priority 255 (address owner) with state BACKUP")
     if inst.strict_mode:

@@ -21,3 +21,10 @@ def test_state_backup_without_priority_defaults_to_100() -> None:
 def test_explicit_priority_wins_over_state_master() -> None:
     cfg = parse_config_text(BASE.format(body=" state MASTER\n priority 150")).config
     assert cfg is not None and cfg.vrrp_instances[0].priority == 150
+
+
+def test_setting_problems_point_at_the_setting_line() -> None:
+    text = BASE.format(body=" state MASTER\n priority 150\n advert_int 1.5\n nopreempt")
+    diags = {d.message.split()[1]: d.line for d in parse_config_text(text, strict=True).diagnostics}
+    assert diags["advert_int"] == 4
+    assert diags["nopreempt"] == 5
