@@ -70,17 +70,20 @@ class Daemon:
         raise RuntimeError(f"{self.kind} on {self.node.name} not ready:\n{self.log()}")
 
     def kill9(self) -> None:
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # Freeze every process first, then kill: keepalived's VRRP child must not see its
+        # parent die between two kills and shut down gracefully (a crash, not a handover).
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             self.proc.wait(timeout=5)
 
     def signal(self, sig: int) -> None:
-        for pid in self.pids()[:1]:
-            os.kill(pid, sig)
+        """Signal the main process (the -p pid file), as an operator or systemd would."""
+        os.kill(int(self.pid_file.read_text().strip()), sig)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
