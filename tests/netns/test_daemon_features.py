@@ -207,3 +207,30 @@ def test_sighup_reload(cluster: Cluster) -> None:
     assert added is not None, cluster.logs()
     assert cluster.wait_single_holder(VIP) == "n3"
     assert "(VI_1) Changing effective priority from 150 to 90" in d1.log()
+
+
+def test_sighup_adds_and_removes_instances_and_keeps_the_rest(cluster: Cluster) -> None:
+    node = cluster.lab.add_node("n1")
+    d = cluster.add(node, config(150))
+    cluster.start_all()
+    assert cluster.wait_single_holder(VIP) == "n1"
+    second = config(150, name="VI_2", vrid=52, vip="198.51.100.100/24 dev eth0")
+    second = second[second.index("vrrp_instance"):]
+    d.config.write_text(d.config.read_text() + second)
+    t = time.monotonic()
+    d.signal(signal.SIGHUP)
+    added = cluster.watchers["n1"].wait_for("198.51.100.100", after=t, timeout=5)
+    assert added is not None, d.log()
+    # VI_1 was untouched: its VIP never went away
+    assert cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=0.1) is None
+    # now drop VI_1
+    text = d.config.read_text()
+    start = text.index("vrrp_instance VI_1")
+    end = text.index("vrrp_instance VI_2")
+    d.config.write_text(text[:start] + text[end:])
+    t = time.monotonic()
+    d.signal(signal.SIGHUP)
+    removed = cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=5)
+    assert removed is not None, d.log()
+    assert "198.51.100.100" in {str(a.ip) for a in node.addresses()}
+    assert d.alive()
