@@ -16,6 +16,7 @@ import platform
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,6 +72,22 @@ def machine() -> dict[str, object]:
     }
 
 
+def snapshot_src() -> str:
+    """Export HEAD's src/ and make every daemon started from now on import pykeepalived from it.
+
+    The daemons are separate processes started with this process's environment, so PYTHONPATH
+    is enough; the lab helpers in this process keep using the working tree.
+    """
+    commit = _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dest = Path(tempfile.mkdtemp(prefix="pkbench-src-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(dest / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+    return commit
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: one sample, short windows")
@@ -84,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--findings", type=Path, default=ROOT / "bench" / "FINDINGS.md",
                     help="hand-written analysis included in the report")
     ap.add_argument("--report-only", action="store_true", help="re-render from --json")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="benchmark the committed HEAD of src/ (exported to a temporary "
+                         "directory), not a working tree others may be editing during the run")
     args = ap.parse_args(argv)
     findings = args.findings.read_text() if args.findings.exists() else ""
 
@@ -105,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(seed)
     sweep_leftovers()
 
+    snapshot_meta = {}
+    if args.snapshot:
+        snapshot_meta = {"pykeepalived": f"commit {snapshot_src()} (snapshot of HEAD's src/)"}
     start = time.monotonic()
     res = Results(meta={
-        **machine(),
+        **machine(), **snapshot_meta,
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "mode": "quick" if args.quick else "full", "runs": runs, "seed": seed,
         "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
