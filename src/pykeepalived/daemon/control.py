@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 from pykeepalived.core.actions import Action, State, Transition
 from pykeepalived.core.router import TrackerKind, VirtualRouter
 from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
-from pykeepalived.daemon.metrics import MetricsError, MetricsServer
 from pykeepalived.errors import PyKeepalivedError
 
 if TYPE_CHECKING:
     from pykeepalived.daemon.driver import Daemon
+    from pykeepalived.daemon.metrics import MetricsServer
     from pykeepalived.net.netlink import Netlink
 
 DEFAULT_CONTROL_SOCKET = "/run/pykeepalived/control.sock"
@@ -598,12 +598,17 @@ class Operations:
         network: a clash with another daemon or a bad ``--metrics-listen`` stops it here."""
         from pykeepalived.daemon.driver import DaemonError
 
+        errors: tuple[type[Exception], ...] = (ControlError,)
         try:
             if self.metrics_listen:
+                # prometheus-client is imported only when metrics are asked for (memory).
+                from pykeepalived.daemon.metrics import MetricsError, MetricsServer
+
+                errors = (ControlError, MetricsError)
                 self.metrics = MetricsServer(self, self.metrics_listen)
                 self.metrics.bind()
             self.server.bind()
-        except (ControlError, MetricsError) as exc:
+        except errors as exc:
             if self.metrics is not None:
                 self.metrics.close()
             raise DaemonError(str(exc)) from exc
@@ -618,8 +623,11 @@ class Operations:
             await self.server.start()
         except ControlError as exc:
             d.log.event(f"ERROR: {exc}: 'pykeepalived status' and 'maintenance' will not work")
-        if self.metrics is None and self.metrics_listen:
-            self.metrics = MetricsServer(self, self.metrics_listen)
+        if self.metrics_listen:
+            from pykeepalived.daemon.metrics import MetricsError, MetricsServer
+
+            if self.metrics is None:
+                self.metrics = MetricsServer(self, self.metrics_listen)
         if self.metrics is not None:
             try:
                 await self.metrics.start()
