@@ -19,6 +19,7 @@ import glob
 import os
 import random
 import re
+import stat
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -62,6 +63,11 @@ _CONDITIONAL_RE = re.compile(r"@(\^?)(\S*)\s*")
 _SUBST_RE = re.compile(
     r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:\s[^}]*)?)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=\s|\Z)"
 )
+#: Limits that keep a hostile or broken file from exhausting memory or the stack.
+MAX_INCLUDE_DEPTH = 128
+MAX_FILE_BYTES = 64 << 20
+MAX_REPEAT = 100_000
+
 _REPEAT_RE = re.compile(r"~(SEQx?|LST)\(")
 _INCLUDE_WORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
 _GLOB_CHARS = frozenset("*?[")
@@ -160,15 +166,33 @@ class Lexer:
 
     def read_file(self, path: str, included_from: Location | None = None) -> None:
         real = os.path.realpath(path)
+        where = included_from or Location(path, 0, 0)
         if real in self._stack:
             chain = " -> ".join([*self._stack[self._stack.index(real) :], real])
-            self.diags.error(included_from or Location(path, 0, 0), f"include loop: {chain}")
+            self.diags.error(where, f"include loop: {chain}")
+            return
+        if len(self._stack) >= MAX_INCLUDE_DEPTH:
+            self.diags.error(where, f"includes nested deeper than {MAX_INCLUDE_DEPTH} files: "
+                             f"{path} not read")
             return
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read()
+            # Only regular files, and not unboundedly large ones: an include of a device or a
+            # FIFO would never end or block a reload forever.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    self.diags.error(where, f"configuration file {path} is not a regular file")
+                    return
+                if st.st_size > MAX_FILE_BYTES:
+                    self.diags.error(where, f"configuration file {path} is larger than "
+                                     f"{MAX_FILE_BYTES >> 20} MiB")
+                    return
+                with os.fdopen(os.dup(fd), encoding="utf-8", errors="surrogateescape") as f:
+                    text = f.read(MAX_FILE_BYTES + 1)
+            finally:
+                os.close(fd)
         except OSError as e:
-            where = included_from or Location(path, 0, 0)
             reason = e.strerror or str(e)
             self.diags.error(where, f"cannot read configuration file {path}: {reason}")
             return
@@ -372,6 +396,11 @@ class Lexer:
             start, step, end = nums
         if step == 0:
             self.diags.error(loc, f"~{kind} step must not be 0")
+            return
+        count = (end - start) // step + 1
+        if count > MAX_REPEAT:
+            self.diags.error(loc, f"~{kind}({spec}) would repeat {count} times (at most "
+                             f"{MAX_REPEAT})")
             return
         fmt = "{:x}" if kind == "SEQx" else "{}"
         current = start
