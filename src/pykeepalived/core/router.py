@@ -148,6 +148,7 @@ class RouterStats:
     released_master: int = 0
     transitions: int = 0
     lower_prio_answers_suppressed: int = 0
+    lower_prio_logs_suppressed: int = 0
     drops: Counter[DropReason] = field(default_factory=Counter)
 
 
@@ -174,6 +175,7 @@ class VirtualRouter:
         self._timers: dict[str, float] = {}
         self._preempt_until: float | None = None
         self._last_lower_answer = float("-inf")
+        self._last_lower_log = float("-inf")
         self._advert_cache: dict[int, tuple[tuple[IPAddress, bytes], ...]] = {}
         self._recompute_priority(log=False, out=[])
 
@@ -363,8 +365,14 @@ class VirtualRouter:
             self.want = State.BACKUP
             return
         # A lower-priority master and we may preempt: the RFC discards the advert.
-        out.append(Log(f"({self.name}) received lower priority ({prio}) advert from {src}"
-                       " - discarding"))
+        # Logged as keepalived does, but at most about once per advert interval, so that a
+        # flood of (valid, forged) lower adverts cannot flood the log.
+        if now - self._last_lower_log >= self.params.advert_int / 2:
+            self._last_lower_log = now
+            out.append(Log(f"({self.name}) received lower priority ({prio}) advert from {src}"
+                           " - discarding"))
+        else:
+            self.stats.lower_prio_logs_suppressed += 1
         if self.master_address is not None and src != self.master_address:
             # Not the master we follow: a stray or forged advert (PASS authentication is
             # cleartext) must not trigger fast preempt, or one packet makes us a second MASTER.

@@ -74,3 +74,18 @@ def test_priority_change_is_logged_in_keepalived_words() -> None:
     acts = r.update_tracker(1.0, spec.key, False)
     assert any(getattr(a, "message", "") == "(VI_1) Changing effective priority from 150 to 90"
                for a in acts)
+
+
+def test_backup_logs_lower_priority_adverts_at_most_about_once_per_interval() -> None:
+    from pykeepalived.core.packet import Advertisement
+
+    r = router(150)
+    r.start(0.0)
+    src = ip_address("192.0.2.9")
+    adv = Advertisement(2, 1, 100, 1, (ip_address("192.0.2.100"),))
+    logs = 0
+    for i in range(1000):  # 1000 valid lower adverts within 0.1 s
+        for a in r.receive(0.001 + i * 0.0001, adv, src):
+            logs += "received lower priority" in getattr(a, "message", "")
+    assert logs == 1
+    assert r.stats.lower_prio_logs_suppressed == 999
