@@ -147,10 +147,15 @@ def test_interface_tracker_weight_zero_means_fault_and_priority_zero() -> None:
     ev = net.first_master_after("VI_1", t)
     assert ev is not None and ev.node == "n2"
     assert ev.time - t == pytest.approx(skew_time(3, 100, 0.1), abs=0.002)
+    t = net.now
     net.set_tracker("n1", eth.key, True)
     assert net.nodes["n1"].state("VI_1") is State.BACKUP
     net.run_for(2)
     assert net.masters("VI_1") == ["n1"]
+    # back from FAULT, n1 preempts on n2's next advert plus its own skew (fast preempt)
+    back = net.first_master_after("VI_1", t)
+    assert back is not None and back.node == "n1"
+    assert back.time - t <= 0.1 + skew_time(3, 150, 0.1) + 0.002
 
 
 def test_link_down_on_master_backups_wait_the_full_down_interval() -> None:

@@ -619,6 +619,11 @@ class VirtualRouter:
         self.state = new
         self.state_since = now
         self.stats.transitions += 1
+        if new in (State.FAULT, State.STOP):
+            # Out of the election: whoever we heard before is no longer "the master we follow"
+            # (fast preempt must work again when we come back as BACKUP).
+            self.master_address = None
+            self.master_priority = None
         out.append(Transition(self.name, old, new, self.effective_priority, reason))
 
     def _send_advert(self, priority: int, out: list[Action]) -> None:
