@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full", "runs": runs, "seed": seed,
         "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "note": args.note, "parts": parts,
+        "command": "sudo ./scripts/bench" + (" --quick" if args.quick else "")
+                   + (" --snapshot" if args.snapshot else "")
+                   + (" --note '…'" if args.note else ""),
     })
     if "failover" in parts:
         res.failover = failover.run(runs, rng)
