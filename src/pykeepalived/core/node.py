@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from pykeepalived.core import packet
-from pykeepalived.core.actions import Action, IPAddress
+from pykeepalived.core.actions import Action, IPAddress, SendAdvert
 from pykeepalived.core.packet import DropReason, PacketError
 from pykeepalived.core.router import RouterParams, SyncGroup, VirtualRouter
 
@@ -38,6 +38,8 @@ class Node:
             self.groups[name] = SyncGroup(name, [self.routers[m] for m in members])
         #: drops that could not be attributed to an instance (unknown VRID, garbage)
         self.drops: Counter[DropReason] = Counter()
+        #: every datagram rejected so far, by any check (the flood guard's running total)
+        self.rejected = 0
 
     def router_for(self, interface: str, family: int, vrid: int) -> VirtualRouter | None:
         return self._by_vrid.get((interface, family, vrid))
@@ -52,7 +54,10 @@ class Node:
         out: list[Action] = []
         for router in self.routers.values():
             out.extend(router.stop(now))
-        return out
+        # Every instance's priority-0 advert first: each backup's skew timer starts when it
+        # hears one, so none should wait behind another instance's address removal.
+        adverts = [a for a in out if isinstance(a, SendAdvert)]
+        return adverts + [a for a in out if not isinstance(a, SendAdvert)]
 
     def deadline(self) -> float | None:
         deadlines = [d for r in self.routers.values() if (d := r.deadline()) is not None]
@@ -80,17 +85,24 @@ class Node:
         router = self.router_for(interface, src.version, data[1]) if len(data) > 1 else None
         if router is None:
             self.drops[DropReason.UNKNOWN_VRID if len(data) > 1 else DropReason.TOO_SHORT] += 1
+            self.rejected += 1
             return []
         if ttl != VRRP_TTL and not router.params.unicast:
             # RFC 5798 7.1: MUST verify that the IP TTL / hop limit is 255.
             router.stats.drops[DropReason.BAD_TTL] += 1
+            self.rejected += 1
             return []
         try:
             adv = packet.decode(data, src, dst, checksum_as_v2=router.params.checksum_as_v2)
         except PacketError as err:
             router.stats.drops[err.reason] += 1
+            self.rejected += 1
             return []
-        return router.receive(now, adv, src)
+        accepted = router.stats.adverts_received
+        out = router.receive(now, adv, src)
+        if router.stats.adverts_received == accepted:
+            self.rejected += 1
+        return out
 
     def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
         """Deliver a tracker's new value to every instance that tracks it."""

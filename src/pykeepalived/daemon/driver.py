@@ -547,7 +547,7 @@ class Daemon:
 
     def _on_readable(self, sock: VrrpSocket) -> None:
         assert self.node is not None
-        rejected_before = self._rejected_total() + sock.dropped_malformed
+        rejected_before = self.node.rejected + sock.dropped_malformed
         try:
             batch = sock.recv_batch(MAX_READS_PER_PASS)
         except OSError as exc:
@@ -563,7 +563,7 @@ class Daemon:
                                                   interface=sock.ifname, ttl=rx.ttl))
             self._execute(actions)
             self._rearm()
-        rejected = self._rejected_total() + sock.dropped_malformed - rejected_before
+        rejected = self.node.rejected + sock.dropped_malformed - rejected_before
         if rejected and sock.flood.note(now, rejected):
             self._engage_flood_filter(sock)
 
@@ -571,11 +571,6 @@ class Daemon:
     # timers on every loop pass, between our bounded batches), but it costs CPU: while rejects
     # arrive faster than the guard's threshold, a kernel filter drops wrong TTLs, versions and
     # VRIDs before they reach Python. See net/vrrp_socket.py FloodGuard.
-
-    def _rejected_total(self) -> int:
-        assert self.node is not None
-        return sum(self.node.drops.values()) + sum(
-            sum(r.stats.drops.values()) for r in self.node.routers.values())
 
     def _engage_flood_filter(self, sock: VrrpSocket) -> None:
         assert self.loop is not None

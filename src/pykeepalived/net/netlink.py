@@ -768,7 +768,12 @@ class LinkMonitor:
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
-        self._sock = open_event_socket(netns=self.netns)
+        # Address events only when asked for: a master renewing hundreds of VIPs would
+        # otherwise wake us with a notification per renewal.
+        groups = RTMGRP_LINK
+        if self.on_address is not None:
+            groups |= RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
+        self._sock = open_event_socket(groups, netns=self.netns)
         self._loop.add_reader(self._sock.fileno(), self._readable)
 
     def stop(self) -> None:
