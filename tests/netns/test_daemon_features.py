@@ -166,11 +166,20 @@ def test_use_vmac_puts_the_vip_on_a_virtual_mac_interface(cluster: Cluster) -> N
     for i, prio in ((1, 150), (2, 100)):
         cluster.add(cluster.lab.add_node(f"n{i}"), config(prio, vip="192.0.2.100/24",
                                                           extra="    use_vmac"))
+    cap = cluster.lab.capture("ip proto 112").start()
     cluster.start_all()
     assert cluster.wait_single_holder(VIP, ifname="vrrp.51") == "n1", cluster.logs()
     with cluster.daemons["n1"].node.netlink() as nl:
         info = nl.link("vrrp.51")
     assert info.mac == bytes.fromhex("00005e000133")
+    time.sleep(0.5)
+    cap.stop()
+    # keepalived sends the adverts out of the VMAC: switches learn the virtual MAC from them
+    rows = cap.fields(["eth.src", "ip.src", "vrrp.prio"])
+    master_rows = [r for r in rows if r["vrrp.prio"] == "150"]
+    assert master_rows, rows
+    assert {r["eth.src"] for r in master_rows} == {"00:00:5e:00:01:33"}
+    assert {r["ip.src"] for r in master_rows} == {"192.0.2.1"}
     cluster.daemons["n1"].kill9()
     assert cluster.wait_single_holder(VIP, ifname="vrrp.51") == "n2"
     cluster.daemons["n2"].stop()

@@ -149,6 +149,10 @@ class Daemon:
         self._script_checks: list[ScriptCheck] = []
         self._stopping = False
         self._frame_cache: dict[tuple[str, IPAddress], bytes] = {}
+        self._mac_cache: dict[str, bytes] = {}
+        self.vmac_senders: dict[str, VrrpSocket] = {}
+        #: receiving interface -> the interface the core knows the instance by (VMAC -> parent)
+        self._demux_if: dict[str, str] = {}
         self.file_tracker: FileTracker | None = None
         self.process_tracker: ProcessTracker | None = None
         self.vip_filter: VipFilter | None = None
@@ -277,6 +281,9 @@ class Daemon:
         for sock in self.sockets.values():
             self.loop.remove_reader(sock.fileno())
             sock.close()
+        for sender in self.vmac_senders.values():
+            self.loop.remove_reader(sender.fileno())
+            sender.close()
         for psock in self.packet_sockets.values():
             psock.close()
         if self.notifier is not None:
@@ -506,17 +513,35 @@ class Daemon:
 
     def _open_sockets(self, rt: InstanceRuntime) -> None:
         assert self.loop is not None
+        if (rt.vmac_created and rt.family == socket.AF_INET and not rt.cfg.vmac_xmit_base
+                and rt.vip_if not in self.vmac_senders):
+            # keepalived sends and receives a VMAC instance's adverts on the VMAC interface, so
+            # switches learn the virtual MAC from every advert (vmac_xmit_base: the parent).
+            # The receiving side must listen there too: the kernel hands a multicast frame whose
+            # source is a local private macvlan's MAC (the peer's VMAC has ours) to that
+            # macvlan only, never to the parent.
+            try:
+                # The source is always given: looking it up here would run pyroute2's own
+                # event loop inside ours.
+                sender = VrrpSocket.open(
+                    rt.family, rt.vip_if, src=rt.params.src,
+                    group=None if rt.params.unicast else rt.params.destinations[0],
+                    join_group=not rt.params.unicast)
+                self.vmac_senders[rt.vip_if] = sender
+                self._demux_if[rt.vip_if] = rt.base_if
+                self.loop.add_reader(sender.fileno(), self._on_readable, sender)
+            except (PyKeepalivedError, OSError) as exc:
+                self.log.event(f"({rt.cfg.name}) cannot use {rt.vip_if} for adverts: {exc}")
         key = (rt.base_if, rt.family)
         if key in self.sockets:
             return
         try:
             sock = VrrpSocket.open(
-                rt.family, rt.base_if, src=rt.params.src if not rt.params.src.is_unspecified
-                else None,
+                rt.family, rt.base_if, src=rt.params.src,
                 group=None if rt.params.unicast else rt.params.destinations[0],
                 join_group=not rt.params.unicast,
             )
-        except PyKeepalivedError as exc:
+        except (PyKeepalivedError, OSError) as exc:
             self.log.event(f"({rt.cfg.name}) cannot open VRRP socket on {rt.base_if}: {exc}")
             return
         self.sockets[key] = sock
@@ -556,11 +581,12 @@ class Daemon:
         now = self._now()
         if batch:
             actions: list[Action] = []
+            ifname = self._demux_if.get(sock.ifname, sock.ifname)
             for rx in batch:
                 for hook in self.on_datagram:
-                    hook(now, sock.ifname, rx.src, rx.dst, rx.payload)
+                    hook(now, ifname, rx.src, rx.dst, rx.payload)
                 actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
-                                                  interface=sock.ifname, ttl=rx.ttl))
+                                                  interface=ifname, ttl=rx.ttl))
             self._execute(actions)
             self._rearm()
         rejected = self.node.rejected + sock.dropped_malformed - rejected_before
@@ -632,8 +658,9 @@ class Daemon:
         self._tracker_input(f"{TrackerKind.SCRIPT.value}:{name}", good)
 
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
+        self._mac_cache.pop(ifname, None)  # the MAC may have changed with the link
         for key in [k for k in self._frame_cache if k[0] == ifname]:
-            del self._frame_cache[key]  # the MAC may have changed with the link
+            del self._frame_cache[key]
         self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
         self._tracker_input(f"{TrackerKind.INTERFACE.value}:{ifname}", up)
         if up:
@@ -658,7 +685,7 @@ class Daemon:
     def _do(self, action: Action) -> None:
         if isinstance(action, SendAdvert):
             rt = self.instances[action.instance]
-            sock = self.sockets.get((rt.base_if, rt.family))
+            sock = self.vmac_senders.get(rt.vip_if) or self.sockets.get((rt.base_if, rt.family))
             if sock is None:
                 return
             src = self.node.routers[action.instance].params.src if self.node else None
@@ -851,11 +878,15 @@ class Daemon:
         key = (ifname, addr)
         frame = self._frame_cache.get(key)
         if frame is None:
-            try:
-                mac = self.netlink.link(ifname).mac
-            except PyKeepalivedError as exc:
-                self.log.event(f"cannot announce {addr} on {ifname}: {exc}")
-                return None
+            mac = self._mac_cache.get(ifname)
+            if mac is None:
+                # One lookup per interface, not per VIP: Netlink.link dumps the interface's
+                # addresses, which costs tens of ms with hundreds of VIPs on it.
+                try:
+                    mac = self._mac_cache[ifname] = self.netlink.link(ifname).mac
+                except PyKeepalivedError as exc:
+                    self.log.event(f"cannot announce {addr} on {ifname}: {exc}")
+                    return None
             if isinstance(addr, IPv4Address):
                 frame = frames.build_gratuitous_arp(mac, addr)
             else:
