@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from tests.interop.mixed import Mixed
-from tests.netns.lab import Lab, sweep_leftovers
+from tests.netns.lab import Lab, netns_unavailable, sweep_leftovers
 
 
 def keepalived_binary() -> str | None:
@@ -24,10 +24,9 @@ def keepalived_binary() -> str | None:
 
 
 def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "interop tests need root"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' not installed"
+    reason = netns_unavailable()
+    if reason is not None:
+        return reason
     if keepalived_binary() is None:
         return "keepalived not installed (scripts/setup installs it)"
     return None

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from .lab import Lab, sweep_leftovers
+from .lab import Lab, netns_unavailable, sweep_leftovers
 
-
-def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "network-namespace tests need root"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' not installed"
-    return None
+_can_run = netns_unavailable
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

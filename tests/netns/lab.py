@@ -7,5 +7,6 @@ from pykeepalived.testing.lab import (  # noqa: F401
     Lab,
     Node,
     lab_with,
+    netns_unavailable,
     sweep_leftovers,
 )

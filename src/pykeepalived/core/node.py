@@ -41,6 +41,18 @@ class Node:
         #: every datagram rejected so far, by any check (the flood guard's running total)
         self.rejected = 0
 
+    def adopt(self, router: VirtualRouter) -> None:
+        """Put a running router (kept across a reload) in place of the new one of its name,
+        in the demultiplexing table and in its sync group."""
+        p = router.params
+        self.routers[p.name] = router
+        self._by_vrid[(p.interface, p.src.version, p.vrid)] = router
+        router.group = None
+        for group in self.groups.values():
+            group.members = [router if m.name == p.name else m for m in group.members]
+            if router in group.members:
+                router.group = group
+
     def router_for(self, interface: str, family: int, vrid: int) -> VirtualRouter | None:
         return self._by_vrid.get((interface, family, vrid))
 

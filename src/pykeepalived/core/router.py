@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pykeepalived.core import packet
@@ -297,6 +296,16 @@ class VirtualRouter:
         self.priority_override = priority
         self._apply_tracking(now, out)
         return out
+
+    def reconfigure(self, now: float, params: RouterParams) -> list[Action]:
+        """A reload changed settings that keep the instance's identity: take them on in the
+        current state (a new priority applies at once, tracker values carry over)."""
+        old_values = self.tracker_values
+        self.params = params
+        self.base_priority = params.priority
+        self.tracker_values = {s.key: old_values.get(s.key) for s in params.trackers}
+        self._advert_cache.clear()
+        return self.set_priority_override(now, self.priority_override)
 
     def update_source(self, src: IPAddress) -> None:
         """The interface's primary address changed: adverts now go out from ``src``."""
@@ -749,8 +758,3 @@ class SyncGroup:
         for m in self.members:
             m.leave_fault(now, out)
         self._notify(State.BACKUP, out)
-
-
-def tracker_values_view(router: VirtualRouter) -> Mapping[str, bool | int | None]:
-    """Read-only view of a router's tracker values (for status)."""
-    return dict(router.tracker_values)

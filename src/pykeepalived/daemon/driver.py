@@ -43,7 +43,7 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.core.node import Node
-from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec
 from pykeepalived.daemon.control import Operations
 from pykeepalived.daemon.log import EventLog
 from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
@@ -138,7 +138,6 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._renew_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._reload_requested = False
         self.started_at = time.time()
         self.on_transition: list[Callable[[Transition], None]] = []
         #: called with (now, interface, src, dst, payload) for every VRRP datagram, before the core
@@ -935,17 +934,12 @@ class Daemon:
             old = old_routers.get(name)
             if old is not None and _same_identity(old.params, rt.params) \
                     and old.state is not State.STOP:
-                node.routers[name] = old
-                node._by_vrid[(rt.params.interface, rt.params.src.version, rt.params.vrid)] = old
-                start.extend(_reconfigure(old, rt.params, now))
+                node.adopt(old)
+                start.extend(old.reconfigure(now, rt.params))
                 rt.installed = old_instances[name].installed
                 rt.holding = old_instances[name].holding
         self.node = node
         self.instances = new_runtimes
-        for grp in node.groups.values():
-            grp.members = [node.routers[m.name] for m in grp.members]
-            for m in grp.members:
-                m.group = grp
         self.config = new
         self._start_scripts(new, script_uid)
         for rt in new_runtimes.values():
@@ -1089,16 +1083,4 @@ def _same_identity(a: RouterParams, b: RouterParams) -> bool:
     """Whether a reload may keep the running router (and its state and VIPs)."""
     keys = ("vrid", "version", "interface", "addresses", "destinations", "src", "unicast")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
-
-
-def _reconfigure(router: VirtualRouter, params: RouterParams, now: float) -> list[Action]:
-    """Apply a reloaded configuration to a running router, keeping its state."""
-    out: list[Action] = []
-    old_values = router.tracker_values
-    router.params = params
-    router.base_priority = params.priority
-    router.tracker_values = {s.key: old_values.get(s.key) for s in params.trackers}
-    router._advert_cache.clear()
-    out.extend(router.set_priority_override(now, router.priority_override))
-    return out
 

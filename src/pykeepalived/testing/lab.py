@@ -67,6 +67,15 @@ def _delete_ns(ns: str) -> None:
     _run(["ip", "netns", "del", ns], check=False)
 
 
+def netns_unavailable() -> str | None:
+    """Why real-kernel lab tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "network-namespace tests need root"
+    if shutil.which("ip") is None:
+        return "iproute2 'ip' not installed"
+    return None
+
+
 def sweep_leftovers() -> list[str]:
     """Delete namespaces of this naming scheme whose creating process no longer exists."""
     removed: list[str] = []

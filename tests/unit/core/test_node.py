@@ -42,3 +42,17 @@ def test_stop_sends_every_priority_zero_advert_before_removing_addresses() -> No
     kinds = [type(a) for a in out if isinstance(a, (SendAdvert, RemoveAddresses))]
     assert kinds == [SendAdvert, SendAdvert, RemoveAddresses, RemoveAddresses]
     assert all(a.priority == 0 for a in out if isinstance(a, SendAdvert))
+
+
+def test_adopt_keeps_a_running_router_in_the_new_nodes_table_and_sync_group() -> None:
+    plist = [params("A", 1, "192.0.2.100"), params("B", 2, "192.0.2.101")]
+    old = Node(plist, [("G", ["A", "B"])])
+    old.start(0.0)
+    kept = old.routers["A"]
+    new = Node(plist, [("G", ["A", "B"])])
+    new.adopt(kept)
+    assert new.routers["A"] is kept
+    assert new.router_for("eth0", 4, 1) is kept
+    group = new.groups["G"]
+    assert group.members[0] is kept and kept.group is group
+    assert group.members[1] is new.routers["B"]
