@@ -10,14 +10,13 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_network
 import pytest
 
 from pykeepalived.net.netlink import (
-    AddressEvent,
-    LinkMonitor,
     Netlink,
     NetlinkOpError,
     RouteSpec,
     RuleSpec,
     read_sysctl,
 )
+from pykeepalived.net.rtnl_events import AddressEvent, LinkMonitor
 
 from .lab import Lab
 

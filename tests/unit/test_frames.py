@@ -5,10 +5,12 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pykeepalived.core import frames
+from pykeepalived.core import frames, packet
+from pykeepalived.errors import EncodeError
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 N1_MAC = bytes.fromhex("020000000001")
@@ -36,7 +38,6 @@ def test_parse_gratuitous_arp_vector() -> None:
     assert arp.sender_mac == N1_MAC
     assert arp.sender_ip == arp.target_ip == IPv4Address("192.0.2.100")
     assert arp.target_mac == frames.BROADCAST_MAC
-    assert arp.is_gratuitous and not arp.is_probe
 
 
 def test_parse_unsolicited_na_vector() -> None:
@@ -56,7 +57,7 @@ def test_arp_probe_has_unspecified_sender() -> None:
     assert probe[:6] == frames.BROADCAST_MAC
     parsed = frames.parse_arp(probe)
     assert parsed is not None
-    assert parsed.is_probe
+    assert parsed.op == frames.ARP_REQUEST
     assert parsed.sender_ip == IPv4Address("0.0.0.0")
     assert parsed.target_mac == frames.ZERO_MAC
     assert parsed.target_ip == IPv4Address("192.0.2.100")
@@ -77,7 +78,7 @@ def test_neighbor_solicitation_from_unspecified_goes_to_solicited_node_group() -
     assert IPv6Address(icmp[8:24]) == target
     pseudo = frames.ipv6_pseudo_header(IPv6Address("::"), IPv6Address("ff02::1:ff00:100"),
                                        len(icmp), frames.IPPROTO_ICMPV6)
-    assert frames.internet_checksum(pseudo + icmp) == 0
+    assert packet.checksum(pseudo + icmp) == 0
 
 
 def test_neighbor_solicitation_with_source_carries_link_layer_option() -> None:
@@ -126,9 +127,21 @@ def test_parsers_never_raise_on_mutated_headers(tail: bytes) -> None:
     frames.parse_arp(garp[:14] + tail)
 
 
-def test_mac_helpers_round_trip() -> None:
-    assert frames.mac_to_bytes("02:00:00:00:00:01") == N1_MAC
+def test_mac_and_multicast_helpers() -> None:
     assert frames.mac_to_str(N1_MAC) == "02:00:00:00:00:01"
     assert frames.solicited_node_multicast(IPv6Address("fe80::ff:fe00:1")) == IPv6Address(
         "ff02::1:ff00:1"
     )
+
+
+@pytest.mark.parametrize("mac", [b"", b"\x02\x00\x00\x00\x00", N1_MAC + b"\x00"])
+def test_a_mac_that_is_not_6_bytes_is_an_encode_error(mac: bytes) -> None:
+    with pytest.raises(EncodeError, match="6 bytes"):
+        frames.build_gratuitous_arp(mac, IPv4Address("192.0.2.100"))
+    with pytest.raises(EncodeError, match="6 bytes"):
+        vip = IPv6Address("fe80::52")
+        frames.build_unsolicited_na(mac, src=vip, target=vip)
+    with pytest.raises(EncodeError, match="6 bytes"):
+        frames.build_arp_probe(mac, IPv4Address("192.0.2.100"))
+    with pytest.raises(EncodeError, match="6 bytes"):
+        frames.build_neighbor_solicitation(mac, IPv6Address("2001:db8::100"))

@@ -64,14 +64,18 @@ class SendGratuitous:
     count: int
 
 
+class NotifyKind(enum.StrEnum):
+    """keepalived's first notify argument. A ``str``, so it can be passed on as it is."""
+
+    INSTANCE = "INSTANCE"  #: a ``vrrp_instance`` changed state
+    GROUP = "GROUP"  #: a ``vrrp_sync_group`` changed state
+
+
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Run the notify scripts and write the notify FIFO for an instance or a sync group.
+    """Run the notify scripts and write the notify FIFO for an instance or a sync group."""
 
-    ``kind`` is keepalived's first notify argument: ``INSTANCE`` or ``GROUP``.
-    """
-
-    kind: str
+    kind: NotifyKind
     name: str
     state: State
     priority: int

@@ -20,6 +20,9 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from pykeepalived.core.packet import checksum
+from pykeepalived.errors import EncodeError
+
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
 BROADCAST_MAC = b"\xff" * 6
@@ -61,15 +64,6 @@ class ArpFrame:
     target_mac: bytes
     target_ip: IPv4Address
 
-    @property
-    def is_probe(self) -> bool:
-        """RFC 5227 2.1.1: a request from 0.0.0.0 announces nothing."""
-        return self.op == ARP_REQUEST and self.sender_ip == IPv4Address(0)
-
-    @property
-    def is_gratuitous(self) -> bool:
-        return self.sender_ip == self.target_ip and self.sender_ip != IPv4Address(0)
-
 
 @dataclass(frozen=True, slots=True)
 class NeighborAdvert:
@@ -87,26 +81,8 @@ class NeighborAdvert:
     target_mac: bytes | None
 
 
-def mac_to_bytes(mac: str) -> bytes:
-    """``"02:00:00:00:00:01"`` -> 6 bytes."""
-    parts = mac.split(":")
-    if len(parts) != 6:
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return bytes(int(p, 16) for p in parts)
-
-
 def mac_to_str(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071 one's complement sum, as used by IPv4, ICMPv6 and VRRP."""
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def ipv6_pseudo_header(src: IPv6Address, dst: IPv6Address, length: int, next_header: int) -> bytes:
@@ -126,7 +102,7 @@ def ipv6_multicast_mac(group: IPv6Address) -> bytes:
 
 def _check_mac(mac: bytes) -> None:
     if len(mac) != 6:
-        raise ValueError(f"MAC address must be 6 bytes, got {len(mac)}")
+        raise EncodeError(f"MAC address must be 6 bytes, got {len(mac)}")
 
 
 def _arp_frame(
@@ -163,9 +139,7 @@ def _icmpv6_frame(
     """Wrap an ICMPv6 message (checksum field zero) in IPv6 (hop limit 255) and Ethernet."""
     _check_mac(mac)
     length = len(icmp_no_checksum)
-    csum = internet_checksum(
-        ipv6_pseudo_header(src, dst, length, IPPROTO_ICMPV6) + icmp_no_checksum
-    )
+    csum = checksum(ipv6_pseudo_header(src, dst, length, IPPROTO_ICMPV6) + icmp_no_checksum)
     icmp = icmp_no_checksum[:2] + struct.pack("!H", csum) + icmp_no_checksum[4:]
     # RFC 4861 7.1: ND messages carry hop limit 255 so receivers can tell they were not routed.
     ip6 = _IPV6_HDR.pack(6 << 28, length, IPPROTO_ICMPV6, 255, src.packed, dst.packed)
@@ -243,7 +217,7 @@ def parse_neighbor_advert(frame: bytes) -> NeighborAdvert | None:
     if icmp_type != ICMPV6_NEIGHBOR_ADVERT or code != 0:
         return None
     src, dst = IPv6Address(src_b), IPv6Address(dst_b)
-    if internet_checksum(ipv6_pseudo_header(src, dst, length, IPPROTO_ICMPV6) + icmp) != 0:
+    if checksum(ipv6_pseudo_header(src, dst, length, IPPROTO_ICMPV6) + icmp) != 0:
         return None
     flags = icmp[4]
     target_mac: bytes | None = None

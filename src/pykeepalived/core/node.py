@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pykeepalived.core import packet
-from pykeepalived.core.actions import Action, IPAddress, SendAdvert
+from pykeepalived.core.actions import Action, IPAddress, SendAdvert, State
 from pykeepalived.core.packet import DropReason, PacketError
 from pykeepalived.core.router import RouterParams, SyncGroup, VirtualRouter
 
 VRRP_TTL = 255
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedAdvert:
+    """An advert that passed every check (TTL, version, checksum, auth, interval, addresses):
+    the only kind split-brain detection may count as evidence of another MASTER."""
+
+    instance: str
+    src: IPAddress
+    priority: int
+    state_after: State  #: the instance's state once the advert was processed
 
 
 class Node:
@@ -40,6 +52,8 @@ class Node:
         self.drops: Counter[DropReason] = Counter()
         #: every datagram rejected so far, by any check (the flood guard's running total)
         self.rejected = 0
+        #: the advert of the last :meth:`datagram` call, if it passed every check
+        self.last_accepted: AcceptedAdvert | None = None
 
     def adopt(self, router: VirtualRouter) -> None:
         """Put a running router (kept across a reload) in place of the new one of its name,
@@ -93,7 +107,10 @@ class Node:
         interface: str,
         ttl: int = VRRP_TTL,
     ) -> list[Action]:
-        """A VRRP message (from the VRRP header on) arrived on ``interface``."""
+        """A VRRP message (from the VRRP header on) arrived on ``interface``.
+
+        Afterwards :attr:`last_accepted` says whether it passed every check (and for whom)."""
+        self.last_accepted = None
         router = self.router_for(interface, src.version, data[1]) if len(data) > 1 else None
         if router is None:
             self.drops[DropReason.UNKNOWN_VRID if len(data) > 1 else DropReason.TOO_SHORT] += 1
@@ -114,6 +131,8 @@ class Node:
         out = router.receive(now, adv, src)
         if router.stats.adverts_received == accepted:
             self.rejected += 1
+        else:
+            self.last_accepted = AcceptedAdvert(router.name, src, adv.priority, router.state)
         return out
 
     def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:

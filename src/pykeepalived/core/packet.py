@@ -9,9 +9,11 @@ Encoding is byte-identical to keepalived 2.2.7 (see tests/vectors):
 - v3 has no authentication field; its checksum covers an IPv4 or IPv6 pseudo-header (RFC 5798
   5.2.8), unless keepalived's ``checksum_as_v2`` compatibility for old peers is asked for.
 
-Decoding never raises anything but :class:`PacketError`, whose ``reason`` says why, so the
-driver can count drops by reason. Checks that depend on the receiving instance (VRID known,
-authentication, address list, TTL) are the state machine's and the driver's, not the codec's.
+Encoding raises :class:`pykeepalived.errors.EncodeError` for an advert the wire format cannot
+carry (a caller's mistake). Decoding never raises anything but :class:`PacketError`, whose
+``reason`` says why, so the driver can count drops by reason. Checks that depend on the
+receiving instance (VRID known, authentication, address list, TTL) are the state machine's and
+the driver's, not the codec's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from pykeepalived.errors import RemoteError
+from pykeepalived.errors import EncodeError, RemoteError
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -82,10 +84,6 @@ class Advertisement:
     auth_type: int = AUTH_NONE
     auth_data: bytes = b""
 
-    @property
-    def interval_seconds(self) -> float:
-        return float(self.interval) if self.version == 2 else self.interval / 100.0
-
 
 def checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071) of ``data``, as used by VRRP and ICMPv6."""
@@ -117,7 +115,11 @@ def encode(
     *,
     checksum_as_v2: bool = False,
 ) -> bytes:
-    """Encode ``adv`` into a VRRP message with its checksum filled in."""
+    """Encode ``adv`` into a VRRP message with its checksum filled in.
+
+    Raises :class:`EncodeError` if the message cannot be carried (see :func:`_check_encodable`).
+    """
+    _check_encodable(adv, src, dst)
     addrs = b"".join(a.packed for a in adv.addresses)
     first = (adv.version << 4) | VRRP_TYPE_ADVERTISEMENT
     if adv.version == 2:
@@ -128,19 +130,40 @@ def encode(
         auth = adv.auth_data.ljust(AUTH_DATA_LEN, b"\x00")[:AUTH_DATA_LEN]
         body = head + addrs + auth
         csum = checksum(body)
-    elif adv.version == 3:
+    else:
         head = struct.pack(
             "!BBBBHH", first, adv.vrid, adv.priority, len(adv.addresses),
-            adv.interval & MAX_V3_INTERVAL_CS, 0,
+            adv.interval, 0,
         )
         body = head + addrs
         if checksum_as_v2:
             csum = checksum(body)
         else:
             csum = checksum(_pseudo_header(src, dst, len(body)) + body)
-    else:
-        raise ValueError(f"VRRP version {adv.version} is not 2 or 3")
     return body[:6] + struct.pack("!H", csum) + body[8:]
+
+
+def _check_encodable(adv: Advertisement, src: IPAddress, dst: IPAddress) -> None:
+    """Refuse what the wire cannot carry. Values the wire can carry but a receiver drops
+    (interval 0, v2 without addresses) are allowed: tests and probes need to send them."""
+    if adv.version not in (2, 3):
+        raise EncodeError(f"VRRP version {adv.version} is not 2 or 3")
+    if adv.version == 2 and src.version != 4:
+        raise EncodeError("VRRPv2 is IPv4 only (RFC 3768)")
+    if dst.version != src.version:
+        raise EncodeError(f"source {src} and destination {dst} are of different families")
+    for field_name, value in (("VRID", adv.vrid), ("priority", adv.priority),
+                              ("authentication type", adv.auth_type)):
+        if not 0 <= value <= 255:
+            raise EncodeError(f"{field_name} {value} does not fit in one octet")
+    if len(adv.addresses) > 255:
+        raise EncodeError(f"{len(adv.addresses)} addresses: at most 255 fit in one advert")
+    if any(a.version != src.version for a in adv.addresses):
+        raise EncodeError(f"every address must be IPv{src.version}, as the source {src} is")
+    max_interval = 255 if adv.version == 2 else MAX_V3_INTERVAL_CS
+    if not 0 <= adv.interval <= max_interval:
+        raise EncodeError(f"advert interval {adv.interval} is outside 0..{max_interval} for "
+                          f"VRRPv{adv.version}")
 
 
 def decode(

@@ -5,6 +5,10 @@ Rules, in the order they matter:
 * Time is passed in. Every input method takes ``now`` (seconds, any monotonic origin) and
   returns the actions to carry out; :meth:`VirtualRouter.deadline` says when the router next
   needs :meth:`VirtualRouter.handle_timer`. Nothing here sleeps, reads a clock or does I/O.
+* Every state change is one entry of :data:`pykeepalived.core.states.TRANSITIONS`, made in
+  :meth:`VirtualRouter._transition` and nowhere else; the methods here decide which
+  :class:`~pykeepalived.core.states.Event` happened and carry out its actions. Timers are the
+  :class:`Timer` members, each with its own handler.
 * RFC 5798 section 6 is the skeleton; keepalived 2.x is the reference wherever it differs,
   because pykeepalived must elect the same master as keepalived nodes on the same segment:
   - start-up: the address owner (priority 255) that wants MASTER becomes MASTER at once; an
@@ -34,6 +38,7 @@ import dataclasses
 import enum
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from pykeepalived.core import packet
 from pykeepalived.core.actions import (
@@ -42,6 +47,7 @@ from pykeepalived.core.actions import (
     IPAddress,
     Log,
     Notify,
+    NotifyKind,
     NotifyMasterRxLowerPri,
     RemoveAddresses,
     SendAdvert,
@@ -50,9 +56,21 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.core.packet import Advertisement, DropReason
+from pykeepalived.core.states import Event, next_state
 
 PRIO_OWNER = 255
 PRIO_STOP = 0
+
+
+class Timer(enum.Enum):
+    """A virtual router's timers. Timers due at the same instant fire in the order of their
+    values (an advert goes out before a gratuitous ARP burst due at the same moment)."""
+
+    ADVERT = 1  #: RFC 5798 6.4.3 Adver_Timer: a MASTER sends its next advert
+    DOWN = 2  #: RFC 5798 6.4.2 Master_Down_Timer: a BACKUP has heard no master long enough
+    GARP_DELAY = 3  #: keepalived ``garp_master_delay``: a new MASTER's second ARP/NA burst
+    GARP_LOWER = 4  #: keepalived ``garp_lower_prio_delay``: ARP/NA again after a lower advert
+    GARP_REFRESH = 5  #: keepalived ``garp_master_refresh``: a MASTER's periodic ARP/NA
 
 
 class TrackerKind(enum.Enum):
@@ -171,7 +189,7 @@ class VirtualRouter:
         self.tracker_values: dict[str, bool | int | None] = {s.key: None for s in params.trackers}
         self.fault_reasons: list[str] = []
         self.init_pending = False
-        self._timers: dict[str, float] = {}
+        self._timers: dict[Timer, float] = {}
         self._preempt_until: float | None = None
         self._last_lower_answer = float("-inf")
         self._last_lower_log = float("-inf")
@@ -215,28 +233,29 @@ class VirtualRouter:
             out.append(RemoveAddresses(self.name))
         group_fault = self.group is not None and self.group.state is State.FAULT
         if self.fault_reasons or self.init_pending or group_fault:
-            self._set_state(now, State.FAULT, "init", out)
+            self._transition(now, Event.START_FAULT, "init", out)
             out.append(Log(f"({self.name}) Entering FAULT STATE (init)"))
             if self.fault_reasons:
-                out.append(Notify("INSTANCE", self.name, State.FAULT, self.effective_priority))
+                out.append(Notify(NotifyKind.INSTANCE, self.name, State.FAULT,
+                                  self.effective_priority))
             if self.group:
                 self.group.member_fault(now, self, out)
             return out
         if self.want is State.MASTER and self.base_priority == PRIO_OWNER:
-            self._goto_master(now, out, reason="address owner")
+            self._goto_master(now, Event.START_OWNER, "address owner", out)
             if self.group is not None:
                 self.group.member_master(now, self, out)
             return out
-        self._set_state(now, State.BACKUP, "init", out)
+        self._transition(now, Event.START_BACKUP, "init", out)
         out.append(Log(f"({self.name}) Entering BACKUP STATE (init)"))
-        out.append(Notify("INSTANCE", self.name, State.BACKUP, self.effective_priority))
+        out.append(Notify(NotifyKind.INSTANCE, self.name, State.BACKUP, self.effective_priority))
         if self.want is State.MASTER:
             # keepalived: allow one advert interval (plus the minimum skew) to hear a master.
             minimum_skew = skew_time(self.params.version, 255, self.master_adver_int)
             wait = self.master_adver_int + minimum_skew
         else:
             wait = self.master_down_interval()
-        self._timers["down"] = now + wait
+        self._timers[Timer.DOWN] = now + wait
         return out
 
     def stop(self, now: float) -> list[Action]:
@@ -249,19 +268,32 @@ class VirtualRouter:
             out.append(RemoveAddresses(self.name))
             self.stats.released_master += 1
         if self.state is not State.STOP:
-            self._set_state(now, State.STOP, "shutdown", out)
-            out.append(Notify("INSTANCE", self.name, State.STOP, self.effective_priority))
+            self._transition(now, Event.SHUTDOWN, "shutdown", out)
+            out.append(Notify(NotifyKind.INSTANCE, self.name, State.STOP, self.effective_priority))
         self._timers.clear()
         return out
 
     def handle_timer(self, now: float) -> list[Action]:
         out: list[Action] = []
-        due = sorted((t, k) for k, t in self._timers.items() if t <= now)
-        for when, key in due:
-            if self._timers.get(key) != when:
+        due = sorted((when, timer.value, timer) for timer, when in self._timers.items()
+                     if when <= now)
+        for when, _, timer in due:
+            if self._timers.get(timer) != when:
                 continue  # cancelled or moved by an earlier timer in this batch
-            del self._timers[key]
-            getattr(self, f"_on_{key}")(now, when, out)
+            del self._timers[timer]
+            match timer:
+                case Timer.DOWN:
+                    self._on_down(now, out)
+                case Timer.ADVERT:
+                    self._on_advert(now, when, out)
+                case Timer.GARP_DELAY:
+                    self._on_garp_delay(out)
+                case Timer.GARP_REFRESH:
+                    self._on_garp_refresh(now, out)
+                case Timer.GARP_LOWER:
+                    self._on_garp_lower(out)
+                case _:
+                    assert_never(timer)
         return out
 
     def receive(self, now: float, adv: Advertisement, src: IPAddress) -> list[Action]:
@@ -353,7 +385,7 @@ class VirtualRouter:
         if prio == PRIO_STOP:
             # RFC 5798 6.4.2: Set the Master_Down_Timer to Skew_Time.
             out.append(Log(f"({self.name}) Backup received priority 0 advertisement", detail=True))
-            self._timers["down"] = now + self.skew_time()
+            self._timers[Timer.DOWN] = now + self.skew_time()
             return
         preempt_delay_running = p.preempt_delay > 0 and (
             self._preempt_until is None or self._preempt_until > now
@@ -363,7 +395,7 @@ class VirtualRouter:
                 self.master_adver_int = adv.interval / 100.0
             self.master_address = src
             self.master_priority = prio
-            self._timers["down"] = now + self.master_down_interval()
+            self._timers[Timer.DOWN] = now + self.master_down_interval()
             if p.preempt_delay > 0:
                 if prio >= self.effective_priority:
                     self._preempt_until = None
@@ -390,31 +422,31 @@ class VirtualRouter:
         self.master_priority = prio
         if p.fast_preempt:
             takeover = now + self.skew_time()
-            if takeover < self._timers.get("down", float("inf")):
-                self._timers["down"] = takeover
+            if takeover < self._timers.get(Timer.DOWN, float("inf")):
+                self._timers[Timer.DOWN] = takeover
 
-    def _on_down(self, now: float, when: float, out: list[Action]) -> None:
+    def _on_down(self, now: float, out: list[Action]) -> None:
         if self.state is not State.BACKUP:
             return
         out.append(Log(f"({self.name}) Receive advertisement timeout", detail=True))
         self.want = State.MASTER
         if self.group is not None and not self.group.can_goto_master(self):
             # Wait for the rest of the group to want MASTER too (keepalived avoids thrashing).
-            self._timers["down"] = now + self.master_down_interval()
+            self._timers[Timer.DOWN] = now + self.master_down_interval()
             return
-        self._goto_master(now, out, reason="master down")
+        self._goto_master(now, Event.MASTER_DOWN, "master down", out)
         if self.group is not None:
             self.group.member_master(now, self, out)
 
     # ------------------------------------------------------------------ MASTER
 
-    def _goto_master(self, now: float, out: list[Action], reason: str) -> None:
+    def _goto_master(self, now: float, event: Event, reason: str, out: list[Action]) -> None:
         p = self.params
-        self._timers.pop("down", None)
+        self._timers.pop(Timer.DOWN, None)
         self.master_adver_int = p.advert_int
         # Advert first, so the old master drops the addresses before our ARPs go out.
         self._send_advert(self.effective_priority, out)
-        self._set_state(now, State.MASTER, reason, out)
+        self._transition(now, event, reason, out)
         self.want = State.MASTER
         self.master_address = p.src
         self.master_priority = self.effective_priority
@@ -425,11 +457,11 @@ class VirtualRouter:
         if p.garp_master_repeat > 0:
             out.append(SendGratuitous(self.name, p.garp_master_repeat))
             if p.garp_master_delay > 0:
-                self._timers["garp_delay"] = now + p.garp_master_delay
+                self._timers[Timer.GARP_DELAY] = now + p.garp_master_delay
         if p.garp_master_refresh > 0:
-            self._timers["garp_refresh"] = now + p.garp_master_refresh
-        out.append(Notify("INSTANCE", self.name, State.MASTER, self.effective_priority))
-        self._timers["advert"] = now + p.advert_int
+            self._timers[Timer.GARP_REFRESH] = now + p.garp_master_refresh
+        out.append(Notify(NotifyKind.INSTANCE, self.name, State.MASTER, self.effective_priority))
+        self._timers[Timer.ADVERT] = now + p.advert_int
 
     def _on_advert(self, now: float, when: float, out: list[Action]) -> None:
         if self.state is not State.MASTER:
@@ -437,18 +469,18 @@ class VirtualRouter:
         self._send_advert(self.effective_priority, out)
         nxt = when + self.params.advert_int
         # Stay on the advert grid (no drift) unless we fell a whole interval behind.
-        self._timers["advert"] = nxt if nxt > now else now + self.params.advert_int
+        self._timers[Timer.ADVERT] = nxt if nxt > now else now + self.params.advert_int
 
-    def _on_garp_delay(self, now: float, when: float, out: list[Action]) -> None:
+    def _on_garp_delay(self, out: list[Action]) -> None:
         if self.state is State.MASTER:
             out.append(SendGratuitous(self.name, self.params.garp_master_repeat))
 
-    def _on_garp_refresh(self, now: float, when: float, out: list[Action]) -> None:
+    def _on_garp_refresh(self, now: float, out: list[Action]) -> None:
         if self.state is State.MASTER:
             out.append(SendGratuitous(self.name, self.params.garp_master_refresh_repeat))
-            self._timers["garp_refresh"] = now + self.params.garp_master_refresh
+            self._timers[Timer.GARP_REFRESH] = now + self.params.garp_master_refresh
 
-    def _on_garp_lower(self, now: float, when: float, out: list[Action]) -> None:
+    def _on_garp_lower(self, out: list[Action]) -> None:
         if self.state is State.MASTER:
             out.append(SendGratuitous(self.name, self.params.garp_lower_prio_repeat))
 
@@ -485,7 +517,7 @@ class VirtualRouter:
             if p.garp_lower_prio_repeat > 0:
                 out.append(SendGratuitous(self.name, p.garp_lower_prio_repeat))
                 if p.garp_lower_prio_delay > 0:
-                    self._timers["garp_lower"] = now + p.garp_lower_prio_delay
+                    self._timers[Timer.GARP_LOWER] = now + p.garp_lower_prio_delay
             out.append(NotifyMasterRxLowerPri(self.name, src))
             return
         if prio > ours:
@@ -498,7 +530,7 @@ class VirtualRouter:
             self.master_adver_int = adv.interval / 100.0
         self.master_address = src
         self.master_priority = prio
-        self._leave_master(now, State.BACKUP, out, reason=f"higher priority advert from {src}")
+        self._leave_master(now, Event.PREEMPTED, f"higher priority advert from {src}", out)
         if self.group is not None:
             self.group.member_backup(now, self, out)
 
@@ -510,11 +542,11 @@ class VirtualRouter:
         self._last_lower_answer = now
         return True
 
-    def _leave_master(self, now: float, new: State, out: list[Action], reason: str) -> None:
+    def _leave_master(self, now: float, event: Event, reason: str, out: list[Action]) -> None:
         """Leave MASTER for BACKUP (no priority 0) or FAULT (priority 0 first)."""
-        for key in ("advert", "garp_delay", "garp_refresh", "garp_lower"):
-            self._timers.pop(key, None)
-        if new is State.FAULT:
+        for timer in (Timer.ADVERT, Timer.GARP_DELAY, Timer.GARP_REFRESH, Timer.GARP_LOWER):
+            self._timers.pop(timer, None)
+        if event is Event.FAULT:
             out.append(Log(f"({self.name}) Entering FAULT STATE"))
             self._send_advert(PRIO_STOP, out)
             out.append(Log(f"({self.name}) sent 0 priority", detail=True))
@@ -524,11 +556,11 @@ class VirtualRouter:
         out.append(Log(f"({self.name}) removing VIPs.", detail=True))
         out.append(RemoveAddresses(self.name))
         self.stats.released_master += 1
-        self._set_state(now, new, reason, out)
+        new = self._transition(now, event, reason, out)
         self.want = new
-        out.append(Notify("INSTANCE", self.name, new, self.effective_priority))
+        out.append(Notify(NotifyKind.INSTANCE, self.name, new, self.effective_priority))
         if new is State.BACKUP:
-            self._timers["down"] = now + self.master_down_interval()
+            self._timers[Timer.DOWN] = now + self.master_down_interval()
 
     # ------------------------------------------------------------------ FAULT and tracking
 
@@ -539,9 +571,9 @@ class VirtualRouter:
         self._recompute_priority(log=True, out=out)
         faulty = bool(self.fault_reasons) or self.init_pending
         moved = self.effective_priority != old_prio
-        if self.state is State.BACKUP and moved and "down" in self._timers:
+        if self.state is State.BACKUP and moved and Timer.DOWN in self._timers:
             # keepalived moves the running down timer by the change in skew.
-            self._timers["down"] += self.master_down_interval() - old_mdi
+            self._timers[Timer.DOWN] += self.master_down_interval() - old_mdi
         if self.state in (State.INIT, State.STOP):
             return
         if faulty and not was_faulty and self.state is not State.FAULT:
@@ -556,13 +588,13 @@ class VirtualRouter:
 
     def enter_fault(self, now: float, out: list[Action]) -> None:
         if self.state is State.MASTER:
-            self._leave_master(now, State.FAULT, out, reason=", ".join(self.fault_reasons))
+            self._leave_master(now, Event.FAULT, ", ".join(self.fault_reasons), out)
         elif self.state is not State.FAULT:
             out.append(Log(f"({self.name}) Entering FAULT STATE"))
-            self._timers.pop("down", None)
-            self._set_state(now, State.FAULT, ", ".join(self.fault_reasons) or "fault", out)
+            self._timers.pop(Timer.DOWN, None)
+            self._transition(now, Event.FAULT, ", ".join(self.fault_reasons) or "fault", out)
             self.want = State.FAULT
-            out.append(Notify("INSTANCE", self.name, State.FAULT, self.effective_priority))
+            out.append(Notify(NotifyKind.INSTANCE, self.name, State.FAULT, self.effective_priority))
 
     def leave_fault(self, now: float, out: list[Action]) -> None:
         """Back from FAULT (or a group's forced FAULT): BACKUP, or MASTER for the owner."""
@@ -570,26 +602,26 @@ class VirtualRouter:
             return
         self.master_adver_int = self.params.advert_int
         if self.base_priority == PRIO_OWNER and self.params.want_master:
-            self._goto_master(now, out, reason="fault cleared (address owner)")
+            self._goto_master(now, Event.OWNER_FAULT_CLEARED, "fault cleared (address owner)", out)
             return
         out.append(Log(f"({self.name}) Entering BACKUP STATE"))
-        self._set_state(now, State.BACKUP, "fault cleared", out)
+        self._transition(now, Event.FAULT_CLEARED, "fault cleared", out)
         self.want = State.BACKUP
         self._preempt_until = None
-        out.append(Notify("INSTANCE", self.name, State.BACKUP, self.effective_priority))
-        self._timers["down"] = now + self.master_down_interval()
+        out.append(Notify(NotifyKind.INSTANCE, self.name, State.BACKUP, self.effective_priority))
+        self._timers[Timer.DOWN] = now + self.master_down_interval()
 
     def force_backup(self, now: float, out: list[Action]) -> None:
         """A sync group moves this member to BACKUP."""
         if self.state is State.MASTER:
-            self._leave_master(now, State.BACKUP, out, reason="sync group")
+            self._leave_master(now, Event.SYNC_GROUP_BACKUP, "sync group", out)
         elif self.state is State.FAULT and not self.fault_reasons and not self.init_pending:
             self.leave_fault(now, out)
 
     def force_master(self, now: float, out: list[Action]) -> None:
         """A sync group moves this member to MASTER."""
         if self.state is State.BACKUP:
-            self._goto_master(now, out, reason="sync group")
+            self._goto_master(now, Event.SYNC_GROUP_MASTER, "sync group", out)
 
     def _recompute_priority(self, *, log: bool, out: list[Action]) -> None:
         faults: list[str] = []
@@ -621,10 +653,11 @@ class VirtualRouter:
 
     # ------------------------------------------------------------------ helpers
 
-    def _set_state(self, now: float, new: State, reason: str, out: list[Action]) -> None:
+    def _transition(self, now: float, event: Event, reason: str, out: list[Action]) -> State:
+        """The only place the state changes: where :data:`states.TRANSITIONS` says ``event``
+        leads from here (a :class:`states.TransitionError` if nowhere)."""
         old = self.state
-        if old is new:
-            return
+        new = next_state(old, event)
         self.state = new
         self.state_since = now
         self.stats.transitions += 1
@@ -634,6 +667,7 @@ class VirtualRouter:
             self.master_address = None
             self.master_priority = None
         out.append(Transition(self.name, old, new, self.effective_priority, reason))
+        return new
 
     def _send_advert(self, priority: int, out: list[Action]) -> None:
         packets = self._advert_cache.get(priority)
@@ -715,7 +749,7 @@ class SyncGroup:
         if self.state is new:
             return
         self.state = new
-        out.append(Notify("GROUP", self.name, new, 0))
+        out.append(Notify(NotifyKind.GROUP, self.name, new, 0))
 
     def can_goto_master(self, who: VirtualRouter) -> bool:
         if self.state is State.MASTER:

@@ -32,29 +32,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
 
 from pykeepalived.core import frames
-from pykeepalived.core import packet as vrrp_packet
-from pykeepalived.core.actions import IPAddress, State
+from pykeepalived.core.actions import IPAddress, SendGratuitous, State
 from pykeepalived.core.frames import ArpFrame, NeighborAdvert
 from pykeepalived.daemon.scripts import RunAs, run_command, split_command
+from pykeepalived.daemon.view import DaemonView
 from pykeepalived.errors import PyKeepalivedError
 from pykeepalived.net.packet_socket import HeardFrame, NeighborListener, PacketSocket
-
-if TYPE_CHECKING:
-    from pykeepalived.daemon.driver import Daemon, InstanceRuntime
 
 DEFAULT_PROBE_INTERVAL = 1.0
 CONFLICT_SCRIPT_TIMEOUT = 10.0
 
-#: Kinds of evidence.
-ADDRESS = "address"  #: another MAC answers for / announces one of our VIPs
-ADVERT = "advert"  #: another node advertises our VRID while we are MASTER
+class ConflictKind(enum.StrEnum):
+    """Kinds of evidence."""
+
+    ADDRESS = "address"  #: another MAC answers for / announces one of our VIPs
+    ADVERT = "advert"  #: another node advertises our VRID while we are MASTER
+
+
+ADDRESS = ConflictKind.ADDRESS
+ADVERT = ConflictKind.ADVERT
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class Conflict:
     """One confirmed competing claim."""
 
     instance: str
-    kind: str
+    kind: ConflictKind
     subject: str  #: the VIP (ADDRESS) or the other master's source address (ADVERT)
     holder: str  #: the other MAC (ADDRESS) or "priority N" (ADVERT)
     since: float  #: wall-clock time it was confirmed
@@ -73,7 +76,7 @@ class Conflict:
         return f"another MASTER {self.subject} advertises our VRID with {self.holder}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "subject": self.subject, "holder": self.holder,
+        return {"kind": self.kind.value, "subject": self.subject, "holder": self.holder,
                 "since": self.since, "text": self.describe()}
 
 
@@ -90,13 +93,13 @@ class ConflictBook:
 
     def __init__(self, instance: str) -> None:
         self.instance = instance
-        self.active: dict[tuple[str, str], Conflict] = {}
+        self.active: dict[tuple[ConflictKind, str], Conflict] = {}
         self.total = 0
         self.round_start: float | None = None
-        self.evidence: dict[tuple[str, str], str] = {}
-        self.previous: dict[tuple[str, str], str] = {}
+        self.evidence: dict[tuple[ConflictKind, str], str] = {}
+        self.previous: dict[tuple[ConflictKind, str], str] = {}
 
-    def saw(self, kind: str, subject: str, holder: str) -> None:
+    def saw(self, kind: ConflictKind, subject: str, holder: str) -> None:
         """Evidence heard during the current round (only meaningful while MASTER)."""
         if self.round_start is not None:
             self.evidence[(kind, subject)] = holder
@@ -139,10 +142,10 @@ def _mac(mac: bytes) -> str:
 class ConflictDetector:
     """Probes the VIPs of every MASTER instance and reports competing claims."""
 
-    def __init__(self, daemon: Daemon, *, probe_interval: float = DEFAULT_PROBE_INTERVAL,
+    def __init__(self, view: DaemonView, *, probe_interval: float = DEFAULT_PROBE_INTERVAL,
                  script: str | None = None,
                  on_change: Callable[[str], None] | None = None) -> None:
-        self.daemon = daemon
+        self.view = view
         self.probe_interval = probe_interval
         self.script = script
         self.on_change = on_change
@@ -152,7 +155,6 @@ class ConflictDetector:
         self.probes_sent = 0
         self._task: asyncio.Task[None] | None = None
         self._scripts: set[asyncio.Task[object]] = set()
-        self._macs: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,46 +192,38 @@ class ConflictDetector:
             try:
                 self.tick()
             except Exception as exc:  # the detector must never stop the daemon
-                self.daemon.log.event(f"conflict detector error: {exc!r}")
+                self.view.log_event(f"conflict detector error: {exc!r}")
             await asyncio.sleep(self.probe_interval)
 
     def tick(self) -> None:
         """Close the running round of every instance and probe for the next."""
-        d = self.daemon
-        if d.node is None or d.loop is None:
-            return
-        now = d.loop.time()
+        now = self.view.now()
         wall = time.time()
-        self._macs.clear()
-        for name, router in d.node.routers.items():
-            rt = d.instances.get(name)
-            if rt is None:
-                continue
+        routers = self.view.routers()
+        for name, router in routers.items():
             book = self.book(name)
             master = router.state is State.MASTER
             result = book.close_round(master_since=router.state_since if master else None,
                                       now=now, wall=wall)
-            self._report(rt, result)
+            self._report(name, result)
             if master:
-                self._probe(rt)
-        for gone in [n for n in self.books if n not in d.node.routers]:
+                self._probe(name)
+        for gone in [n for n in self.books if n not in routers]:
             del self.books[gone]
 
-    def _report(self, rt: InstanceRuntime, result: RoundResult) -> None:
-        name = rt.cfg.name
+    def _report(self, name: str, result: RoundResult) -> None:
         for c in result.new:
-            self.daemon.log.event(f"({name}) CONFLICT: {c.describe()}")
+            self.view.log_event(f"({name}) CONFLICT: {c.describe()}")
             self._run_script("CONFLICT", c)
         for c in result.cleared:
-            self.daemon.log.event(f"({name}) CONFLICT cleared: {c.describe()}")
+            self.view.log_event(f"({name}) CONFLICT cleared: {c.describe()}")
             self._run_script("CLEARED", c)
-        if result.announce and self.daemon.node is not None:
-            router = self.daemon.node.routers.get(name)
+        if result.announce:
+            router = self.view.routers().get(name)
             if router is not None and router.state is State.MASTER:
                 # The other claimant gave up: make the segment follow us again.
                 repeat = max(1, router.params.garp_master_repeat)
-                with contextlib.suppress(PyKeepalivedError, OSError):
-                    self.daemon._send_gratuitous(rt, repeat)
+                self.view.apply([SendGratuitous(name, repeat)])
         if (result.new or result.cleared) and self.on_change is not None:
             self.on_change(name)
 
@@ -244,24 +238,15 @@ class ConflictDetector:
 
     # ------------------------------------------------------------------ probes
 
-    def _interface_mac(self, ifname: str) -> bytes | None:
-        mac = self._macs.get(ifname)
-        if mac is None:
-            try:
-                mac = self.daemon.netlink.link(ifname).mac
-            except PyKeepalivedError:
-                return None
-            self._macs[ifname] = mac
-        return mac
-
-    def _probe(self, rt: InstanceRuntime) -> None:
-        for vip, ifname in self.daemon._vips(rt):
+    def _probe(self, name: str) -> None:
+        for vip in self.view.vips(name):
+            ifname = vip.interface
             self._listen(ifname)
-            mac = self._interface_mac(ifname)
+            mac = self.view.interface_mac(ifname)
             sender = self._sender(ifname)
             if mac is None or sender is None or len(mac) != 6:
                 continue
-            addr = vip.address.ip
+            addr = vip.ip
             if isinstance(addr, IPv4Address):
                 frame = frames.build_arp_probe(mac, addr)
             else:
@@ -276,7 +261,7 @@ class ConflictDetector:
             try:
                 snd = self.senders[ifname] = PacketSocket.open(ifname)
             except PyKeepalivedError as exc:
-                self.daemon.log.event(f"conflict probes on {ifname} impossible: {exc}")
+                self.view.log_event(f"conflict probes on {ifname} impossible: {exc}")
                 return None
         return snd
 
@@ -286,7 +271,7 @@ class ConflictDetector:
         try:
             lst = NeighborListener.open(ifname)
         except PyKeepalivedError as exc:
-            self.daemon.log.event(f"cannot watch {ifname} for address conflicts: {exc}")
+            self.view.log_event(f"cannot watch {ifname} for address conflicts: {exc}")
             return
         self.listeners[ifname] = lst
         asyncio.get_running_loop().add_reader(lst.fileno(), self._readable, lst)
@@ -301,9 +286,6 @@ class ConflictDetector:
 
     def frame(self, ifname: str, heard: HeardFrame) -> None:
         """An ARP packet or neighbour advert arrived on ``ifname``."""
-        d = self.daemon
-        if d.node is None:
-            return
         f = heard.frame
         claimed: IPAddress
         if isinstance(f, ArpFrame):
@@ -314,37 +296,24 @@ class ConflictDetector:
             claimed, claimer = f.target, f.target_mac or f.eth_src
         else:
             return
-        ours = self._interface_mac(ifname)
+        ours = self.view.interface_mac(ifname)
         if ours is not None and (claimer == ours or f.eth_src == ours):
             return
-        for name, router in d.node.routers.items():
+        for name, router in self.view.routers().items():
             if router.state is not State.MASTER:
                 continue
-            rt = d.instances.get(name)
-            if rt is None:
-                continue
-            for vip, vip_if in d._vips(rt):
-                if vip_if == ifname and vip.address.ip == claimed:
+            for vip in self.view.vips(name):
+                if vip.interface == ifname and vip.ip == claimed:
                     self.book(name).saw(ADDRESS, str(claimed), _mac(claimer))
 
     # ------------------------------------------------------------------ adverts
 
-    def datagram(self, now: float, interface: str, src: IPAddress, dst: IPAddress,
-                 payload: bytes) -> None:
-        """A VRRP datagram arrived (called by the driver before the core sees it)."""
-        d = self.daemon
-        if d.node is None or len(payload) < 2:
+    def advert(self, instance: str, src: IPAddress, priority: int) -> None:
+        """The core accepted an advert for ``instance`` (it passed TTL, version, checksum,
+        authentication, interval and address checks). Heard while MASTER, and not a
+        priority-0 goodbye, it is another node claiming to be MASTER too."""
+        router = self.view.routers().get(instance)
+        if router is None or router.state is not State.MASTER or priority == 0:
             return
-        router = d.node.router_for(interface, src.version, payload[1])
-        if router is None or router.state is not State.MASTER or src == router.params.src:
-            return
-        try:
-            adv = vrrp_packet.decode(payload, src, dst,
-                                     checksum_as_v2=router.params.checksum_as_v2)
-        except vrrp_packet.PacketError:
-            return
-        if (adv.priority == 0 or adv.version != router.params.version
-                or set(adv.addresses) != set(router.params.addresses)):
-            return
-        self.book(router.name).saw(ADVERT, str(src), f"priority {adv.priority} "
-                                   f"(ours {router.effective_priority})")
+        self.book(instance).saw(ADVERT, str(src), f"priority {priority} "
+                                f"(ours {router.effective_priority})")

@@ -24,26 +24,24 @@ polls it every second (tools may create or delete it), and rewrites it for socke
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import grp
+import hashlib
 import json
 import os
 import socket
 import time
 from collections.abc import Iterable
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pykeepalived.core.actions import Action, State, Transition
-from pykeepalived.core.router import TrackerKind, VirtualRouter
+from pykeepalived.core.actions import State, Transition
+from pykeepalived.core.router import TrackerKind
 from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
-from pykeepalived.errors import PyKeepalivedError
-
-if TYPE_CHECKING:
-    from pykeepalived.daemon.driver import Daemon
-    from pykeepalived.daemon.metrics import MetricsServer
-    from pykeepalived.net.netlink import Netlink
+from pykeepalived.daemon.view import DaemonView, RouterView
+from pykeepalived.errors import DaemonError, LocalError
 
 DEFAULT_CONTROL_SOCKET = "/run/pykeepalived/control.sock"
 DEFAULT_STATE_DIR = "/var/lib/pykeepalived"
@@ -59,8 +57,6 @@ def _pid_tag(pid_file: str | None) -> str | None:
     """
     if not pid_file or os.path.abspath(pid_file) == "/run/keepalived.pid":
         return None
-    import hashlib
-
     full = os.path.abspath(pid_file)
     stem = os.path.splitext(os.path.basename(full))[0] or "pid"
     return f"{stem}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
@@ -75,6 +71,8 @@ def default_control_socket(pid_file: str | None = None) -> str:
 def default_state_dir(pid_file: str | None = None) -> str:
     tag = _pid_tag(pid_file)
     return DEFAULT_STATE_DIR if tag is None else os.path.join(DEFAULT_STATE_DIR, tag)
+
+
 MAINTENANCE_FILE = "maintenance"
 #: The lowest priority a VRRP router may advertise short of "I am leaving" (0).
 MAINTENANCE_PRIORITY = 1
@@ -86,7 +84,7 @@ REQUEST_TIMEOUT = 10.0
 MAX_WAIT = 3600.0
 
 
-class ControlError(PyKeepalivedError):
+class ControlError(LocalError):
     """A control request cannot be carried out; the message goes back to the client."""
 
 
@@ -135,62 +133,44 @@ def resolve(flag: set[str] | None, known: Iterable[str]) -> set[str]:
 class Maintenance:
     """Keeps the routers' priority overrides in line with the maintenance file."""
 
-    def __init__(self, ops: Operations, path: str) -> None:
-        self.ops = ops
+    def __init__(self, view: DaemonView, path: str) -> None:
+        self.view = view
         self.path = path
         self.applied: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
         self._last_stat: tuple[int, int, int] | None = None
         self._lock: asyncio.Lock | None = None
-
-    @property
-    def daemon(self) -> Daemon:
-        return self.ops.daemon
 
     def flag(self) -> set[str] | None:
         try:
             return read_flag(self.path)
         except OSError as exc:
-            self.daemon.log.event(f"cannot read maintenance file {self.path}: {exc}")
+            self.view.log_event(f"cannot read maintenance file {self.path}: {exc}")
             return None
 
     def is_on(self, name: str) -> bool:
         return name in self.applied
 
     def wanted(self) -> set[str]:
-        routers = self.daemon.node.routers if self.daemon.node is not None else {}
-        return resolve(self.flag(), routers)
+        return resolve(self.flag(), self.view.routers())
 
-    def sync(self, now: float) -> list[Action]:
+    def sync(self) -> None:
         """Apply or clear overrides so that the routers match the file."""
-        d = self.daemon
-        out: list[Action] = []
-        if d.node is None:
-            return out
         wanted = self.wanted()
-        for name, router in d.node.routers.items():
+        routers = self.view.routers()
+        for name, router in routers.items():
             if name in wanted and router.priority_override != MAINTENANCE_PRIORITY:
-                d.log.event(f"({name}) maintenance on: priority {router.effective_priority} "
-                            f"-> {MAINTENANCE_PRIORITY}")
-                out.extend(router.set_priority_override(now, MAINTENANCE_PRIORITY))
+                self.view.log_event(f"({name}) maintenance on: priority "
+                                    f"{router.effective_priority} -> {MAINTENANCE_PRIORITY}")
                 self.applied.add(name)
+                self.view.set_priority_override(name, MAINTENANCE_PRIORITY)
             elif name not in wanted and name in self.applied:
-                out.extend(router.set_priority_override(now, None))
                 self.applied.discard(name)
-                d.log.event(f"({name}) maintenance off: priority {router.effective_priority}")
+                self.view.set_priority_override(name, None)
+                self.view.log_event(f"({name}) maintenance off: priority "
+                                    f"{routers[name].effective_priority}")
             elif name in wanted:
                 self.applied.add(name)
-        self.applied &= set(d.node.routers)
-        return out
-
-    def apply_now(self) -> None:
-        d = self.daemon
-        if d.loop is None or d.node is None:
-            return
-        actions = self.sync(d.loop.time())
-        if actions:
-            d._execute(actions)
-            d._rearm()
+        self.applied &= set(routers)
 
     async def update(self, on: bool, names: list[str]) -> None:
         """Turn maintenance on or off for ``names`` (empty: all) in the file, then apply.
@@ -203,7 +183,7 @@ class Maintenance:
             await self._update(on, names)
 
     async def _update(self, on: bool, names: list[str]) -> None:
-        known = list(self.daemon.node.routers) if self.daemon.node is not None else []
+        known = list(self.view.routers())
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ControlError(f"no such instance: {', '.join(unknown)} "
@@ -225,7 +205,7 @@ class Maintenance:
         except OSError as exc:
             raise ControlError(f"cannot write maintenance file {self.path}: {exc}") from exc
         self._last_stat = None
-        self.apply_now()
+        self.sync()
 
     async def run(self) -> None:
         """Follow changes made to the file by other tools."""
@@ -236,32 +216,29 @@ class Maintenance:
                 stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
             except OSError:
                 stamp = None
+            routers = self.view.routers()
             if stamp != self._last_stat:
                 self._last_stat = stamp
-                self.apply_now()
-            elif self.daemon.node is not None and any(
-                self.daemon.node.routers[n].priority_override != MAINTENANCE_PRIORITY
-                for n in self.applied if n in self.daemon.node.routers
-            ):
-                self.apply_now()  # a reload replaced a router
+                self.sync()
+            elif any(routers[n].priority_override != MAINTENANCE_PRIORITY
+                     for n in self.applied if n in routers):
+                self.sync()  # a reload replaced a router
 
     async def wait_handover(self, names: list[str], timeout: float) -> list[str]:
         """Wait until no instance in ``names`` is MASTER and each hears another master.
 
         Returns the instances that did not hand over in time (empty on success).
         """
-        d = self.daemon
-        assert d.loop is not None
-        deadline = d.loop.time() + timeout
+        deadline = self.view.now() + timeout
         while True:
-            pending = [n for n in names if d.node is not None and n in d.node.routers
-                       and not handed_over(d.node.routers[n])]
-            if not pending or d.loop.time() >= deadline:
+            routers = self.view.routers()
+            pending = [n for n in names if n in routers and not handed_over(routers[n])]
+            if not pending or self.view.now() >= deadline:
                 return pending
             await asyncio.sleep(WAIT_POLL_INTERVAL)
 
 
-def handed_over(router: VirtualRouter) -> bool:
+def handed_over(router: RouterView) -> bool:
     """Another node is MASTER for this instance, as far as this node can tell."""
     if router.state is State.FAULT:
         return True  # we hold nothing; maintenance makes nothing worse
@@ -285,11 +262,9 @@ def _tracker_state(kind: TrackerKind, value: bool | int | None) -> str:
     }.get(kind, str(value))
 
 
-def instance_status(ops: Operations, name: str, router: VirtualRouter,
+def instance_status(ops: Operations, name: str, router: RouterView,
                     now: float, wall: float) -> dict[str, Any]:
     """One instance's status (VIP presence filled in later, it needs netlink)."""
-    d = ops.daemon
-    rt = d.instances.get(name)
     p = router.params
     contributions = dict(router.priority_contributions())
     trackers = []
@@ -302,16 +277,14 @@ def instance_status(ops: Operations, name: str, router: VirtualRouter,
             "delta": contributions.get(spec.key, 0),
             "fault": spec.key in router.fault_reasons,
         })
-    reasons = [{"source": key, "delta": delta} for key, delta in contributions.items()]
+    reasons: list[dict[str, Any]] = [{"source": key, "delta": delta}
+                                     for key, delta in contributions.items()]
     if router.priority_override is not None:
         reasons.append({"source": "maintenance" if ops.maintenance.is_on(name) else "override",
                         "delta": router.priority_override - router.base_priority,
                         "override": router.priority_override})
-    vips = []
-    if rt is not None:
-        for vip, ifname in d._vips(rt):
-            vips.append({"address": str(vip.address), "interface": ifname, "present": None,
-                         "excluded": vip not in rt.cfg.virtual_ipaddresses})
+    vips = [{"address": v.address, "interface": v.interface, "present": None,
+             "excluded": v.excluded} for v in ops.view.vips(name)]
     is_self = router.master_address is not None and router.master_address == p.src
     s = router.stats
     book = ops.conflicts.books.get(name) if ops.conflicts is not None else None
@@ -357,26 +330,15 @@ def instance_status(ops: Operations, name: str, router: VirtualRouter,
     }
 
 
-def _present_addresses(netlink: Netlink, ifnames: set[str]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for ifname in ifnames:
-        try:
-            index = netlink.ifindex(ifname)
-            out[ifname] = {str(a.interface.ip) for a in netlink.addresses(index)}
-        except PyKeepalivedError:
-            out[ifname] = set()
-    return out
-
-
 async def build_status(ops: Operations) -> dict[str, Any]:
-    d = ops.daemon
-    assert d.loop is not None
-    now, wall = d.loop.time(), time.time()
-    routers = dict(d.node.routers) if d.node is not None else {}
-    instances = [instance_status(ops, name, r, now, wall) for name, r in routers.items()]
+    view = ops.view
+    now, wall = view.now(), time.time()
+    instances = [instance_status(ops, name, r, now, wall)
+                 for name, r in dict(view.routers()).items()]
     ifnames = {v["interface"] for inst in instances for v in inst["vips"]}
     try:
-        present = await d.loop.run_in_executor(None, _present_addresses, d.netlink, ifnames)
+        present = await asyncio.get_running_loop().run_in_executor(
+            None, view.present_addresses, ifnames)
     except Exception:  # netlink closing during shutdown: say "unknown"
         present = {}
     for inst in instances:
@@ -384,18 +346,18 @@ async def build_status(ops: Operations) -> dict[str, Any]:
             have = present.get(v["interface"])
             if have is not None:
                 v["present"] = str(ip_address(v["address"].split("/")[0])) in have
-    node_drops = ({r.value: n for r, n in d.node.drops.items()} if d.node is not None else {})
+    info = view.info()
     return {
         "ok": True,
         "daemon": {
-            "pid": os.getpid(),
-            "started_at": d.started_at,
-            "version": __import__("pykeepalived").__version__,
-            "config_file": getattr(d.options, "config_file", None),
+            "pid": info.pid,
+            "started_at": info.started_at,
+            "version": info.version,
+            "config_file": info.config_file,
             "control_socket": ops.socket_path,
             "maintenance_file": ops.maintenance.path,
-            "metrics_listen": getattr(d.options, "metrics_listen", None),
-            "unattributed_drops": node_drops,
+            "metrics_listen": info.metrics_listen,
+            "unattributed_drops": {r.value: n for r, n in view.unattributed_drops().items()},
         },
         "instances": instances,
     }
@@ -527,114 +489,128 @@ class ControlServer:
         if wait is not None and (not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT):
             raise ControlError(f"wait must be a number of seconds (0..{MAX_WAIT:g})")
         m = self.ops.maintenance
-        d = self.ops.daemon
-        assert d.node is not None
-        targets = list(names) or list(d.node.routers)
-        before = {n: d.node.routers[n].effective_priority for n in targets
-                  if n in d.node.routers}
+        view = self.ops.view
+        routers = view.routers()
+        targets = list(names) or list(routers)
+        before = {n: routers[n].effective_priority for n in targets if n in routers}
         await m.update(action == "on", names)
         if action == "off" or wait is None:
             return {"ok": True, "instances": targets, "maintenance": action == "on"}
         pending = await m.wait_handover(targets, float(wait))
+        routers = view.routers()
         if not pending:
-            masters = {n: str(d.node.routers[n].master_address) for n in targets}
+            masters = {n: str(routers[n].master_address) for n in targets}
             return {"ok": True, "instances": targets, "maintenance": True, "masters": masters}
         # Nobody took over: never leave the service without a master. Undo for every target
         # (the ones that did hand over go back to their priority too: it is one request).
         await m.update(False, names)
+        routers = view.routers()
         detail = []
         for n in pending:
-            r = d.node.routers[n]
+            r = routers[n]
             detail.append(f"{n} is still {r.state.value} (master: {r.master_address or 'none'})")
-        restored = ", ".join(f"{n} {d.node.routers[n].effective_priority}" for n in before
-                             if n in d.node.routers)
+        restored = ", ".join(f"{n} {routers[n].effective_priority}" for n in before
+                             if n in routers)
         msg = (f"maintenance refused: no other node became MASTER within {wait:g}s; "
                f"{'; '.join(detail)}. Priority restored ({restored}), VIPs kept.")
-        d.log.event(msg)
+        view.log_event(msg)
         return {"ok": False, "error": msg, "pending": pending}
 
 
 # ---------------------------------------------------------------------------- wiring
 
 
+class MetricsEndpoint(Protocol):
+    """The metrics server as Operations drives it (daemon/metrics.py, imported on demand)."""
+
+    host: str
+
+    @property
+    def bound_port(self) -> int | None: ...
+
+    def bind(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Operations:
-    """Everything operators talk to, owned by one :class:`Daemon`.
+    """Everything operators talk to, given a :class:`DaemonView` of the daemon.
 
     The driver calls :meth:`open` before it touches the network, :meth:`prepare` before the
-    first election (so a node in maintenance
-    never advertises its normal priority after a restart), :meth:`start` once the node runs,
-    and :meth:`stop` first thing on shutdown.
+    first election (so a node in maintenance never advertises its normal priority after a
+    restart), :meth:`start` once the node runs, :meth:`transition` on every state change and
+    :meth:`stop` first thing on shutdown.
     """
 
-    def __init__(self, daemon: Daemon) -> None:
-        opts = daemon.options
-        self.daemon = daemon
+    def __init__(self, options: argparse.Namespace, view: DaemonView) -> None:
+        opts = options
+        self.view = view
         pid_file = getattr(opts, "pid_file", None)
         self.socket_path: str = (getattr(opts, "control_socket", None)
                                  or default_control_socket(pid_file))
         self.state_dir: str = getattr(opts, "state_dir", None) or default_state_dir(pid_file)
         flag = getattr(opts, "maintenance_file", None) or os.path.join(self.state_dir,
                                                                        MAINTENANCE_FILE)
-        self.maintenance = Maintenance(self, flag)
+        self.maintenance = Maintenance(view, flag)
         self.conflicts: ConflictDetector | None = None
         if not getattr(opts, "no_conflict_detection", False):
             self.conflicts = ConflictDetector(
-                daemon,
+                view,
                 probe_interval=getattr(opts, "conflict_probe_interval", None)
                 or DEFAULT_PROBE_INTERVAL,
                 script=getattr(opts, "conflict_script", None),
             )
         self.metrics_listen: str | None = getattr(opts, "metrics_listen", None)
-        self.metrics: MetricsServer | None = None
+        self.metrics: MetricsEndpoint | None = None
         self.server = ControlServer(self, self.socket_path, getattr(opts, "control_group", None))
         self._tasks: list[asyncio.Task[None]] = []
-        daemon.on_transition.append(self._on_transition)
-        hooks = getattr(daemon, "on_datagram", None)
-        if hooks is not None and self.conflicts is not None:
-            hooks.append(self.conflicts.datagram)
+
+    def _metrics_server(self) -> MetricsEndpoint:
+        # prometheus-client is imported only when metrics are asked for (memory).
+        from pykeepalived.daemon.metrics import MetricsServer
+
+        return MetricsServer(self.view, self.maintenance.is_on, self.conflicts,
+                             self.metrics_listen or "")
 
     def open(self) -> None:
         """Claim the control socket and the metrics port before the daemon touches the
         network: a clash with another daemon or a bad ``--metrics-listen`` stops it here."""
-        from pykeepalived.daemon.driver import DaemonError
-
-        errors: tuple[type[Exception], ...] = (ControlError,)
         try:
             if self.metrics_listen:
-                # prometheus-client is imported only when metrics are asked for (memory).
-                from pykeepalived.daemon.metrics import MetricsError, MetricsServer
-
-                errors = (ControlError, MetricsError)
-                self.metrics = MetricsServer(self, self.metrics_listen)
+                self.metrics = self._metrics_server()
                 self.metrics.bind()
             self.server.bind()
-        except errors as exc:
+        except LocalError as exc:
             if self.metrics is not None:
                 self.metrics.close()
             raise DaemonError(str(exc)) from exc
 
-    def prepare(self, now: float) -> list[Action]:
+    def prepare(self) -> None:
         """Maintenance overrides for the routers about to start."""
-        return self.maintenance.sync(now)
+        self.maintenance.sync()
 
     async def start(self) -> None:
-        d = self.daemon
+        view = self.view
         try:
             await self.server.start()
         except ControlError as exc:
-            d.log.event(f"ERROR: {exc}: 'pykeepalived status' and 'maintenance' will not work")
-        if self.metrics_listen:
-            from pykeepalived.daemon.metrics import MetricsError, MetricsServer
-
-            if self.metrics is None:
-                self.metrics = MetricsServer(self, self.metrics_listen)
+            view.log_event(f"ERROR: {exc}: 'pykeepalived status' and 'maintenance' will not work")
+        if self.metrics_listen and self.metrics is None:
+            try:
+                self.metrics = self._metrics_server()
+            except LocalError as exc:
+                view.log_event(f"ERROR: {exc}")
         if self.metrics is not None:
             try:
                 await self.metrics.start()
-                d.log.event(f"Serving Prometheus metrics on {self.metrics.host}:"
-                            f"{self.metrics.bound_port}")
-            except MetricsError as exc:
-                d.log.event(f"ERROR: {exc}")
+                view.log_event(f"Serving Prometheus metrics on {self.metrics.host}:"
+                               f"{self.metrics.bound_port}")
+            except LocalError as exc:
+                view.log_event(f"ERROR: {exc}")
                 self.metrics = None
         if self.conflicts is not None:
             self.conflicts.start()
@@ -653,10 +629,11 @@ class Operations:
         if self.conflicts is not None:
             await self.conflicts.stop()
 
-    def _on_transition(self, tr: Transition) -> None:
-        # A router created by a reload starts without the override: apply it at once.
-        if tr.old is State.INIT and self.daemon.loop is not None:
-            router = self.daemon.node.routers.get(tr.instance) if self.daemon.node else None
+    def transition(self, tr: Transition) -> None:
+        """An instance changed state. A router created by a reload starts without the
+        maintenance override: apply it at once (after the current batch of actions)."""
+        if tr.old is State.INIT:
+            router = self.view.routers().get(tr.instance)
             if router is not None and router.priority_override is None \
                     and tr.instance in self.maintenance.wanted():
-                self.daemon.loop.call_soon(self.maintenance.apply_now)
+                asyncio.get_running_loop().call_soon(self.maintenance.sync)

@@ -9,8 +9,9 @@ import gc
 import os
 import sys
 
-from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon, DaemonError
+from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon
 from pykeepalived.daemon.log import setup_logging
+from pykeepalived.errors import DaemonError
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/keepalived_vrrp.pid"

@@ -14,17 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pykeepalived.daemon.conflict import ConflictDetector
+from pykeepalived.daemon.view import DaemonView
 from pykeepalived.errors import LocalError
-
-if TYPE_CHECKING:
-    from pykeepalived.daemon.control import Operations
 
 MAX_REQUEST = 8192
 REQUEST_TIMEOUT = 5.0
@@ -49,12 +47,15 @@ def parse_listen(text: str) -> tuple[str, int]:
 class DaemonCollector(Collector):
     """Builds every metric from the daemon's routers, scripts and conflict books."""
 
-    def __init__(self, ops: Operations) -> None:
-        self.ops = ops
+    def __init__(self, view: DaemonView, in_maintenance: Callable[[str], bool],
+                 conflicts: ConflictDetector | None) -> None:
+        self.view = view
+        self.in_maintenance = in_maintenance
+        self.conflicts = conflicts
 
     def collect(self) -> Iterator[Metric]:
-        d = self.ops.daemon
-        routers = dict(d.node.routers) if d.node is not None else {}
+        view = self.view
+        routers = dict(view.routers())
         lab = ["instance"]
 
         def g(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
@@ -79,14 +80,14 @@ class DaemonCollector(Collector):
         drops = c("drops", "Received packets dropped, by reason", ["instance", "reason"])
         conflicts = c("conflicts", "Competing master claims detected (split brain)")
         active = g("conflict_active", "Competing master claims currently seen")
-        now = d.loop.time() if d.loop is not None else 0.0
+        now = view.now()
         for name, r in routers.items():
             state.add_metric([name], r.state.number)
             prio.add_metric([name], r.effective_priority)
             base.add_metric([name], r.base_priority)
             if r.master_priority is not None:
                 master_prio.add_metric([name], r.master_priority)
-            maint.add_metric([name], 1 if self.ops.maintenance.is_on(name) else 0)
+            maint.add_metric([name], 1 if self.in_maintenance(name) else 0)
             since.add_metric([name], max(0.0, now - r.state_since))
             s = r.stats
             transitions.add_metric([name], s.transitions)
@@ -98,19 +99,18 @@ class DaemonCollector(Collector):
             zero_rx.add_metric([name], s.priority_zero_received)
             for reason, count in sorted(s.drops.items(), key=lambda kv: kv[0].value):
                 drops.add_metric([name, reason.value], count)
-            book = self.ops.conflicts.books.get(name) if self.ops.conflicts else None
+            book = self.conflicts.books.get(name) if self.conflicts else None
             conflicts.add_metric([name], book.total if book else 0)
             active.add_metric([name], len(book.active) if book else 0)
-        if d.node is not None:
-            # Packets no instance could claim (unknown VRID, garbage): instance "".
-            for reason, count in sorted(d.node.drops.items(), key=lambda kv: kv[0].value):
-                drops.add_metric(["", reason.value], count)
+        # Packets no instance could claim (unknown VRID, garbage): instance "".
+        for reason, count in sorted(view.unattributed_drops().items(),
+                                    key=lambda kv: kv[0].value):
+            drops.add_metric(["", reason.value], count)
         yield from (state, prio, base, master_prio, maint, since, transitions, became, released,
                     sent, received, zero_sent, zero_rx, drops, conflicts, active)
         yield from self._scripts()
 
     def _scripts(self) -> Iterator[Metric]:
-        d = self.ops.daemon
         lab = ["script"]
         result = GaugeMetricFamily("pykeepalived_script_result",
                                    "vrrp_script verdict: 1 good, 0 failing, -1 not yet known",
@@ -121,7 +121,7 @@ class DaemonCollector(Collector):
                                     labels=lab)
         timeouts = CounterMetricFamily("pykeepalived_script_timeouts",
                                        "vrrp_script runs killed after their timeout", labels=lab)
-        for name, tracker in sorted(d.scripts.items()):
+        for name, tracker in sorted(self.view.scripts().items()):
             good = tracker.good
             result.add_metric([name], -1 if good is None else int(good))
             runs.add_metric([name], tracker.stats.runs)
@@ -133,10 +133,11 @@ class DaemonCollector(Collector):
 class MetricsServer:
     """Serves ``GET /metrics`` on the event loop."""
 
-    def __init__(self, ops: Operations, listen: str) -> None:
+    def __init__(self, view: DaemonView, in_maintenance: Callable[[str], bool],
+                 conflicts: ConflictDetector | None, listen: str) -> None:
         self.host, self.port = parse_listen(listen)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(DaemonCollector(ops))
+        self.registry.register(DaemonCollector(view, in_maintenance, conflicts))
         self._server: asyncio.Server | None = None
         self._sock: socket.socket | None = None
 

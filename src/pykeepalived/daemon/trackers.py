@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import LocalError
 
 LogFn = Callable[[str], object]
 
@@ -57,7 +57,7 @@ _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
 
 
-class TrackerError(PyKeepalivedError):
+class TrackerError(LocalError):
     """A tracker could not be set up (inotify unavailable, bad spec)."""
 
 

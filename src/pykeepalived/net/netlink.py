@@ -1,16 +1,16 @@
-"""rtnetlink for the daemon: interfaces, virtual addresses, routes, rules, VMACs and link events.
+"""rtnetlink requests for the daemon: interfaces, virtual addresses, routes, rules and VMACs.
 
 Requests go through pyroute2's ``IPRoute`` (synchronous; each call is one netlink round trip of
-well under a millisecond, so the daemon may call them from the event loop). Events come from a
-separate netlink socket of our own, bound to the link and address multicast groups and watched
-with ``loop.add_reader``: it never blocks, and the messages are decoded with pyroute2's message
-classes.
+well under a millisecond, so the daemon may call them from the event loop). Link and address
+events are read by :mod:`pykeepalived.net.rtnl_events`; the batched, unacknowledged VIP lifetime
+renewal lives in :mod:`pykeepalived.net.addr_renewer`.
 
 Kernel behaviours relied on:
 
 - Address lifetimes (``IFA_CACHEINFO``) work for IPv4 and IPv6: an address added with
   ``lifetime=2`` disappears about 2 s later unless :meth:`Netlink.renew_address` (RTM_NEWADDR
-  with NLM_F_REPLACE) pushes the deadline out. A crashed daemon's VIPs then vanish on their own.
+  with NLM_F_REPLACE) or :class:`~pykeepalived.net.addr_renewer.AddressRenewer` pushes the
+  deadline out. A crashed daemon's VIPs then vanish on their own.
 - Removing an IPv4 primary address also removes the secondaries of its subnet unless
   ``promote_secondaries`` is set; that is why keepalived sets it on VMACs.
 - The VMAC is a macvlan in private mode with MAC 00:00:5e:00:01:VRID (IPv6 00:00:5e:00:02:VRID),
@@ -21,12 +21,10 @@ Kernel behaviours relied on:
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
-import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import (
@@ -37,36 +35,22 @@ from ipaddress import (
     IPv6Interface,
     IPv6Network,
     ip_address,
-    ip_interface,
-    ip_network,
 )
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_SECONDARY
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOWER_UP, IFF_UP
 
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 IPNetwork = IPv4Network | IPv6Network
 
-# linux/rtnetlink.h
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_IFADDR = 0x10
-RTMGRP_IPV6_IFADDR = 0x100
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-_NLMSGHDR = struct.Struct("=IHHII")
-
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-IFF_LOWER_UP = 0x10000
-IFA_F_NODAD = 0x02
-INFINITY_LIFE_TIME = 0xFFFFFFFF
+INFINITY_LIFE_TIME = 0xFFFFFFFF  # linux/if_addr.h: a lifetime that never runs out
 
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 ROUTE_TYPES = {
@@ -89,7 +73,7 @@ _VMAC_SYSCTLS = {"arp_ignore": 1, "accept_local": 1, "rp_filter": 0, "promote_se
 _PARENT_SYSCTLS = {"arp_ignore": 1, "arp_filter": 1}
 
 
-class NetlinkOpError(PyKeepalivedError):
+class NetlinkOpError(HostError):
     """A netlink request failed; ``errno`` is the kernel's answer."""
 
     def __init__(self, message: str, err: int = 0) -> None:
@@ -172,23 +156,6 @@ class RuleSpec:
         return self.family or socket.AF_INET
 
 
-@dataclass(frozen=True, slots=True)
-class LinkEvent:
-    ifname: str
-    ifindex: int
-    up: bool  # administratively up and carrier present
-    admin_up: bool
-    deleted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AddressEvent:
-    ifindex: int
-    interface: IPInterface
-    added: bool
-    label: str | None
-
-
 def vmac_address(vrid: int, family: int = socket.AF_INET) -> bytes:
     """RFC 5798 7.3: 00-00-5E-00-01-{VRID} (IPv4) / 00-00-5E-00-02-{VRID} (IPv6)."""
     if not 1 <= vrid <= 255:
@@ -209,7 +176,8 @@ def _cacheinfo(lifetime: float | None) -> dict[str, int]:
     return {"ifa_preferred": secs, "ifa_valid": secs, "cstamp": 0, "tstamp": 0}
 
 
-def _scope(value: str | int | None) -> int | None:
+def scope_number(value: str | int | None) -> int | None:
+    """An address or route scope by name (``"link"``) or number, as rtnetlink wants it."""
     if value is None or isinstance(value, int):
         return value
     return SCOPES[value]
@@ -219,7 +187,8 @@ def _errno_of(exc: NetlinkError) -> int:
     return int(exc.code)
 
 
-def _address_info(msg: Any) -> AddressInfo:
+def decode_address(msg: Any) -> AddressInfo:
+    """An :class:`AddressInfo` from one decoded pyroute2 ``ifaddrmsg`` (a dump or an event)."""
     family = msg["family"]
     local = msg.get_attr("IFA_LOCAL")
     address = msg.get_attr("IFA_ADDRESS")
@@ -244,7 +213,7 @@ def _address_info(msg: Any) -> AddressInfo:
         peer=ip_address(peer) if peer else None,
         valid_lft=_lifetime(cache.get("ifa_valid", INFINITY_LIFE_TIME)),
         preferred_lft=_lifetime(cache.get("ifa_preferred", INFINITY_LIFE_TIME)),
-        secondary=bool(flags & 0x01),
+        secondary=bool(flags & IFA_F_SECONDARY),
     )
 
 
@@ -375,7 +344,7 @@ class Netlink:
             kwargs["index"] = ifindex
         if family is not None:
             kwargs["family"] = family
-        return [_address_info(m) for m in self._ipr.get_addr(**kwargs)]
+        return [decode_address(m) for m in self._ipr.get_addr(**kwargs)]
 
     def has_address(self, ifindex: int, address: IPAddress | IPInterface) -> bool:
         ip = address.ip if isinstance(address, IPv4Interface | IPv6Interface) else address
@@ -408,7 +377,7 @@ class Netlink:
         if brd is not None:
             kwargs["broadcast"] = str(brd)
         if scope is not None:
-            kwargs["scope"] = _scope(scope)
+            kwargs["scope"] = scope_number(scope)
         if label is not None:
             kwargs["label"] = label
         if nodad:
@@ -504,7 +473,7 @@ class Netlink:
         if spec.table is not None:
             kwargs["table"] = spec.table
         if spec.scope is not None:
-            kwargs["scope"] = _scope(spec.scope)
+            kwargs["scope"] = scope_number(spec.scope)
         # Like ``ip route add``, default to proto boot (pyroute2 would say static).
         proto = spec.proto if spec.proto is not None else "boot"
         kwargs["proto"] = proto if isinstance(proto, int) else ROUTE_PROTOCOLS[proto]
@@ -680,264 +649,3 @@ class Netlink:
                 write_sysctl(f"net/ipv4/conf/{parent_name}/{key}", 0, netns=self.netns)
         self._ipr.link("del", index=info.index)
         return True
-
-
-# --- events --------------------------------------------------------------------------------
-
-
-def parse_rtnl_events(data: bytes) -> Iterator[LinkEvent | AddressEvent]:
-    """Decode link and address notifications from one netlink datagram; skip anything else."""
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, msg_type, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size or offset + length > len(data):
-            return
-        chunk = data[offset : offset + length]
-        offset += (length + 3) & ~3
-        try:
-            if msg_type in (RTM_NEWLINK, RTM_DELLINK):
-                link = ifinfmsg(chunk)
-                link.decode()
-                flags = link["flags"]
-                admin = bool(flags & IFF_UP)
-                yield LinkEvent(
-                    ifname=link.get_attr("IFLA_IFNAME") or "",
-                    ifindex=link["index"],
-                    up=admin and bool(flags & IFF_LOWER_UP) and msg_type == RTM_NEWLINK,
-                    admin_up=admin,
-                    deleted=msg_type == RTM_DELLINK,
-                )
-            elif msg_type in (RTM_NEWADDR, RTM_DELADDR):
-                addr = ifaddrmsg(chunk)
-                addr.decode()
-                info = _address_info(addr)
-                yield AddressEvent(
-                    ifindex=info.ifindex,
-                    interface=info.interface,
-                    added=msg_type == RTM_NEWADDR,
-                    label=info.label,
-                )
-        except Exception:
-            continue
-
-
-def open_event_socket(
-    groups: int = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
-    *,
-    netns: str | None = None,
-    blocking: bool = False,
-) -> socket.socket:
-    """A NETLINK_ROUTE socket subscribed to ``groups`` in ``netns``."""
-
-    def make() -> socket.socket:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            sock.bind((0, groups))
-            sock.setblocking(blocking)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    return run_in_netns(netns, make)
-
-
-class LinkMonitor:
-    """Pushes link up/down and address add/remove notifications into an asyncio loop.
-
-    ``on_overrun`` is called when the kernel dropped notifications (ENOBUFS): the caller should
-    re-read the state it cares about with :class:`Netlink`.
-    """
-
-    def __init__(
-        self,
-        on_link: Callable[[str, int, bool], None] | None = None,
-        on_address: Callable[[AddressEvent], None] | None = None,
-        *,
-        on_overrun: Callable[[], None] | None = None,
-        netns: str | None = None,
-    ) -> None:
-        self.on_link = on_link
-        self.on_address = on_address
-        self.on_overrun = on_overrun
-        self.netns = netns
-        self._sock: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_up: dict[int, bool] = {}
-
-    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop or asyncio.get_running_loop()
-        # Address events only when asked for: a master renewing hundreds of VIPs would
-        # otherwise wake us with a notification per renewal.
-        groups = RTMGRP_LINK
-        if self.on_address is not None:
-            groups |= RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
-        self._sock = open_event_socket(groups, netns=self.netns)
-        self._loop.add_reader(self._sock.fileno(), self._readable)
-
-    def stop(self) -> None:
-        if self._sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
-
-    def fileno(self) -> int:
-        return -1 if self._sock is None else self._sock.fileno()
-
-    def _readable(self) -> None:
-        assert self._sock is not None
-        for _ in range(64):  # bounded, so a storm of events cannot starve the loop
-            try:
-                data = self._sock.recv(1 << 16)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS and self.on_overrun is not None:
-                    self.on_overrun()
-                continue
-            for event in parse_rtnl_events(data):
-                self._dispatch(event)
-
-    def _dispatch(self, event: LinkEvent | AddressEvent) -> None:
-        if isinstance(event, LinkEvent):
-            # The kernel repeats RTM_NEWLINK for unrelated changes; report transitions only.
-            if self._last_up.get(event.ifindex) == event.up and not event.deleted:
-                return
-            self._last_up[event.ifindex] = event.up
-            if event.deleted:
-                self._last_up.pop(event.ifindex, None)
-            if self.on_link is not None:
-                self.on_link(event.ifname, event.ifindex, event.up)
-        elif self.on_address is not None:
-            self.on_address(event)
-
-
-def parse_interface(text: str) -> IPInterface:
-    """``"192.0.2.100/24"`` -> IPv4Interface (a bare address gets /32 or /128)."""
-    return ip_interface(text)
-
-
-def parse_network(text: str) -> IPNetwork:
-    return ip_network(text, strict=False)
-
-
-# --- batched lifetime renewal ---------------------------------------------------------------
-
-RTM_NEWADDR = 20
-NLMSG_ERROR = 2
-NLM_F_REQUEST = 0x01
-NLM_F_REPLACE = 0x100
-NLM_F_CREATE = 0x400
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO = 1, 2, 3, 4, 6
-
-
-def _rtattr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
-def encode_newaddr(
-    ifindex: int,
-    interface: IPInterface,
-    *,
-    lifetime: float | None,
-    brd: IPv4Address | None = None,
-    scope: str | int | None = None,
-    label: str | None = None,
-    peer: IPAddress | None = None,
-    nodad: bool = False,
-    seq: int = 0,
-) -> bytes:
-    """One RTM_NEWADDR (create or replace) message, as ``ip addr replace`` sends it.
-
-    Used for crash-safe VIP renewal: replacing an existing address only refreshes its
-    lifetimes, and one that has already expired is created again with all its attributes.
-    """
-    family = socket.AF_INET6 if interface.version == 6 else socket.AF_INET
-    body = struct.pack("=BBBBI", family, interface.network.prefixlen,
-                       IFA_F_NODAD if nodad else 0, _scope(scope) or 0, ifindex)
-    local = interface.ip.packed
-    if family == socket.AF_INET:
-        body += _rtattr(IFA_LOCAL, local)
-        body += _rtattr(IFA_ADDRESS, peer.packed if peer is not None else local)
-    else:
-        if peer is not None:
-            body += _rtattr(IFA_LOCAL, local)
-        body += _rtattr(IFA_ADDRESS, peer.packed if peer is not None else local)
-    if brd is not None:
-        body += _rtattr(IFA_BROADCAST, brd.packed)
-    if label is not None:
-        body += _rtattr(IFA_LABEL, label.encode() + b"\0")
-    secs = INFINITY_LIFE_TIME if lifetime is None else max(0, round(lifetime))
-    body += _rtattr(IFA_CACHEINFO, struct.pack("=IIII", secs, secs, 0, 0))
-    flags = NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE
-    return struct.pack("=IHHII", 16 + len(body), RTM_NEWADDR, flags, seq, 0) + body
-
-
-class AddressRenewer:
-    """Sends prebuilt RTM_NEWADDR messages in batches on a socket of its own, without waiting.
-
-    No acknowledgement is requested, so the kernel answers only failures; :meth:`drain_errors`
-    reads those (call it from the loop when the socket is readable). A renewal round for
-    hundreds of VIPs is one or two sendmsg calls instead of a round trip per VIP.
-    """
-
-    MAX_BATCH = 32 * 1024
-
-    def __init__(self, netns: str | None = None) -> None:
-        def make() -> socket.socket:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                 socket.NETLINK_ROUTE)
-            sock.bind((0, 0))
-            sock.setblocking(False)
-            return sock
-
-        self._sock = run_in_netns(netns, make)
-        self.sent = 0
-        self.errors: dict[int, int] = {}
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def send(self, messages: Sequence[bytes]) -> None:
-        batch = b""
-        for msg in messages:
-            if batch and len(batch) + len(msg) > self.MAX_BATCH:
-                self._send(batch)
-                batch = b""
-            batch += msg
-        if batch:
-            self._send(batch)
-
-    def _send(self, batch: bytes) -> None:
-        try:
-            self._sock.send(batch)
-            self.sent += 1
-        except OSError as exc:
-            self.errors[exc.errno or 0] = self.errors.get(exc.errno or 0, 0) + 1
-
-    def drain_errors(self) -> list[tuple[int, int]]:
-        """(errno, sequence number) of every failure the kernel reported since the last call."""
-        failures: list[tuple[int, int]] = []
-        while True:
-            try:
-                data = self._sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return failures
-            except OSError as exc:
-                self.errors[exc.errno or 0] = self.errors.get(exc.errno or 0, 0) + 1
-                return failures
-            offset = 0
-            while offset + 16 <= len(data):
-                length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
-                if kind == NLMSG_ERROR and offset + 20 <= len(data):
-                    code = -struct.unpack_from("=i", data, offset + 16)[0]
-                    if code:
-                        failures.append((code, seq))
-                        self.errors[code] = self.errors.get(code, 0) + 1
-                offset += max(length + (-length % 4), 16)
-
-    def close(self) -> None:
-        self._sock.close()

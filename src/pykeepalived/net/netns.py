@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import HostError
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
 
 
-class NetnsError(PyKeepalivedError):
+class NetnsError(HostError):
     """Entering a network namespace failed."""
 
 

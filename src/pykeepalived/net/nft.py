@@ -25,13 +25,13 @@ import ctypes
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address
 
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
 
 IPAddress = IPv4Address | IPv6Address
 
 
-class NftError(PyKeepalivedError):
+class NftError(HostError):
     """libnftables rejected a command; the message is nft's own error text."""
 
 

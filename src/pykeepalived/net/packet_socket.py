@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 
 from pykeepalived.core.frames import ArpFrame, NeighborAdvert, parse_arp, parse_neighbor_advert
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
 from pykeepalived.net.vrrp_socket import SO_ATTACH_FILTER, TRANSIENT_SEND_ERRORS
 
@@ -28,7 +28,7 @@ SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
 
 
-class PacketSocketError(PyKeepalivedError):
+class PacketSocketError(HostError):
     """Opening the packet socket failed (no such interface, no CAP_NET_RAW)."""
 
 

@@ -32,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
 
 IPAddress = IPv4Address | IPv6Address
@@ -75,7 +75,7 @@ TRANSIENT_SEND_ERRORS = frozenset(
 )
 
 
-class VrrpSocketError(PyKeepalivedError):
+class VrrpSocketError(HostError):
     """Opening or configuring the socket failed (bad interface, no permission)."""
 
 

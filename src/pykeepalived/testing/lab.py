@@ -30,18 +30,17 @@ from ipaddress import IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_
 from pathlib import Path
 from typing import Any
 
-from pykeepalived.core.frames import internet_checksum
+from pykeepalived.core.packet import checksum
 from pykeepalived.net import nft
-from pykeepalived.net.netlink import (
-    RTMGRP_IPV4_IFADDR,
-    RTMGRP_IPV6_IFADDR,
+from pykeepalived.net.netlink import Netlink
+from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.packet_socket import PacketSocket
+from pykeepalived.net.rtnl_events import (
+    ADDRESS_GROUPS,
     AddressEvent,
-    Netlink,
     open_event_socket,
     parse_rtnl_events,
 )
-from pykeepalived.net.netns import run_in_netns
-from pykeepalived.net.packet_socket import PacketSocket
 
 MARKER_ETHERTYPE = 0x88B5  # IEEE local experimental: never confused with real traffic
 PREFIX_RE = re.compile(r"^pk(\d+)x[0-9a-f]{4}-")
@@ -110,7 +109,7 @@ def icmp_echo(ns: str, target: str, timeout: float) -> bool:
     with sock:
         body = struct.pack("!BBHHH", 128 if v6 else 8, 0, 0, ident, 1) + b"pykeepalived"
         if not v6:  # the kernel fills the ICMPv6 checksum, not the ICMPv4 one
-            body = body[:2] + struct.pack("!H", internet_checksum(body)) + body[4:]
+            body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
         sock.sendto(body, (str(dst), 0))
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
@@ -259,8 +258,7 @@ class AddressWatcher:
         self.events: list[tuple[float, AddressEvent]] = []
         self._cond = threading.Condition()
         self._stop = False
-        self._sock = open_event_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, netns=ns,
-                                       blocking=True)
+        self._sock = open_event_socket(ADDRESS_GROUPS, netns=ns, blocking=True)
         self._sock.settimeout(0.2)
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"addrwatch:{ns}")
         self._thread.start()

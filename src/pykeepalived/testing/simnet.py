@@ -7,6 +7,11 @@ the pair is partitioned, or a seeded random drop says otherwise. The clock jumps
 earliest pending deadline or delivery, so minutes of protocol run in milliseconds, and every run
 with the same inputs is identical.
 
+Every action the nodes return is carried out or recorded: addresses held, adverts and
+gratuitous ARPs sent and state changes go to :attr:`SimNetwork.events`; notify requests
+(instance and sync group) to each node's :attr:`SimNode.notifies`, read with
+:meth:`SimNetwork.notifies`.
+
 Faults: :meth:`SimNetwork.crash` (the daemon vanishes, kill -9), :meth:`SimNetwork.stop`
 (graceful, priority 0), :meth:`SimNetwork.restart`, :meth:`SimNetwork.link_down`,
 :meth:`SimNetwork.partition` / :meth:`SimNetwork.heal`, and tracker changes.
@@ -19,12 +24,16 @@ import itertools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from pykeepalived.core.actions import (
     Action,
     AddAddresses,
     IPAddress,
     Log,
+    Notify,
+    NotifyKind,
+    NotifyMasterRxLowerPri,
     RemoveAddresses,
     SendAdvert,
     SendGratuitous,
@@ -41,7 +50,8 @@ class Event:
 
     time: float
     node: str
-    kind: str  # "state", "vip_add", "vip_del", "advert", "garp", "log"
+    #: "state", "vip_add", "vip_del", "advert", "garp", "log", "master_rx_lower_pri", "crash"
+    kind: str
     instance: str = ""
     detail: str = ""
     old: State | None = None
@@ -58,6 +68,8 @@ class SimNode:
     alive: bool = True
     link_up: bool = True
     holding: set[str] = field(default_factory=set)
+    #: every notify the node's daemon ran, with its time, across restarts
+    notifies: list[tuple[float, Notify]] = field(default_factory=list)
 
     def state(self, instance: str) -> State:
         if not self.alive:
@@ -178,27 +190,36 @@ class SimNetwork:
         for action in actions:
             if self.on_action is not None:
                 self.on_action(sim, action)
-            if isinstance(action, SendAdvert):
-                self.events.append(Event(self.now, sim.name, "advert", action.instance,
-                                         priority=action.priority))
-                if sim.link_up:
-                    for dst, data in action.packets:
-                        self._transmit(sim, sim.node.routers[action.instance].params.src,
-                                       dst, data)
-            elif isinstance(action, AddAddresses):
-                sim.holding.add(action.instance)
-                self.events.append(Event(self.now, sim.name, "vip_add", action.instance))
-            elif isinstance(action, RemoveAddresses):
-                sim.holding.discard(action.instance)
-                self.events.append(Event(self.now, sim.name, "vip_del", action.instance))
-            elif isinstance(action, SendGratuitous):
-                self.events.append(Event(self.now, sim.name, "garp", action.instance,
-                                         str(action.count)))
-            elif isinstance(action, Transition):
-                self.events.append(Event(self.now, sim.name, "state", action.instance,
-                                         action.reason, action.old, action.new, action.priority))
-            elif isinstance(action, Log):
-                self.events.append(Event(self.now, sim.name, "log", detail=action.message))
+            match action:
+                case SendAdvert():
+                    self.events.append(Event(self.now, sim.name, "advert", action.instance,
+                                             priority=action.priority))
+                    if sim.link_up:
+                        for dst, data in action.packets:
+                            self._transmit(sim, sim.node.routers[action.instance].params.src,
+                                           dst, data)
+                case AddAddresses():
+                    sim.holding.add(action.instance)
+                    self.events.append(Event(self.now, sim.name, "vip_add", action.instance))
+                case RemoveAddresses():
+                    sim.holding.discard(action.instance)
+                    self.events.append(Event(self.now, sim.name, "vip_del", action.instance))
+                case SendGratuitous():
+                    self.events.append(Event(self.now, sim.name, "garp", action.instance,
+                                             str(action.count)))
+                case Notify():
+                    sim.notifies.append((self.now, action))
+                case NotifyMasterRxLowerPri():
+                    self.events.append(Event(self.now, sim.name, "master_rx_lower_pri",
+                                             action.instance, str(action.source)))
+                case Transition():
+                    self.events.append(Event(self.now, sim.name, "state", action.instance,
+                                             action.reason, action.old, action.new,
+                                             action.priority))
+                case Log():
+                    self.events.append(Event(self.now, sim.name, "log", detail=action.message))
+                case _:
+                    assert_never(action)
 
     def _transmit(self, sender: SimNode, src: IPAddress, dst: IPAddress, data: bytes) -> None:
         for name, sim in self.nodes.items():
@@ -223,6 +244,21 @@ class SimNetwork:
     def logs(self, name: str | None = None) -> list[str]:
         return [e.detail for e in self.events
                 if e.kind == "log" and (name is None or e.node == name)]
+
+    def notifies(
+        self,
+        name: str,
+        *,
+        kind: NotifyKind | None = None,
+        subject: str | None = None,
+        since: float | None = None,
+    ) -> list[tuple[float, Notify]]:
+        """The notifies node ``name`` ran, oldest first: only those of ``kind``, for the
+        instance or sync group ``subject``, at or after ``since``, when given."""
+        return [(t, n) for t, n in self.nodes[name].notifies
+                if (kind is None or n.kind is kind)
+                and (subject is None or n.name == subject)
+                and (since is None or t >= since)]
 
     def transitions(self, instance: str, new: State | None = None) -> list[Event]:
         return [e for e in self.events if e.kind == "state" and e.instance == instance

@@ -1,7 +1,8 @@
-"""The control socket, maintenance file and metrics endpoint against a real (socket-less) Daemon.
+"""The control socket, maintenance file and metrics endpoint against a real core.
 
-The daemon object is the real one with a real core Node; only the kernel side (VRRP sockets,
-VIPs) is absent, so the single instance is an address owner that is MASTER from the start.
+Operations sees the daemon only through its DaemonView door; here that door is a
+:class:`~tests.unit.daemon.fakes.CoreView` over a real core Node with no kernel side, so the
+two instances are address owners that are MASTER from the start.
 """
 
 from __future__ import annotations
@@ -20,69 +21,54 @@ import pytest
 from pykeepalived import cli, ctl
 from pykeepalived.core.actions import State
 from pykeepalived.core.node import Node
-from pykeepalived.core.router import RouterParams
 from pykeepalived.daemon.control import (
     ALL,
     MAINTENANCE_PRIORITY,
     ControlError,
     ControlServer,
+    Operations,
     read_flag,
     resolve,
     write_flag,
 )
-from pykeepalived.daemon.driver import Daemon, DaemonError
-from pykeepalived.daemon.log import EventLog
 from pykeepalived.daemon.metrics import MetricsError, MetricsServer, parse_listen
+from pykeepalived.errors import DaemonError
+from tests.unit.daemon.fakes import CoreView, owner_params
 
 T = TypeVar("T")
 SRC = "192.0.2.1"
 
 
-def params(name: str, vrid: int) -> RouterParams:
-    from ipaddress import IPv4Address
-
-    return RouterParams(
-        name=name, vrid=vrid, priority=255, src=IPv4Address(SRC),
-        addresses=(IPv4Address("192.0.2.100"),), destinations=(IPv4Address("224.0.0.18"),),
-        want_master=True, garp_master_repeat=0, advert_int=1.0,
-    )
-
-
-def run_with_daemon(tmp_path: Path, body: Callable[[Daemon], Awaitable[T]],
-                    flag: set[str] | None = None) -> tuple[T, str]:
-    options = argparse.Namespace(
+def options_for(tmp_path: Path, **extra: Any) -> argparse.Namespace:
+    return argparse.Namespace(
         control_socket=str(tmp_path / "c.sock"), state_dir=str(tmp_path / "state"),
-        metrics_listen=None, no_conflict_detection=True, config_file="test.conf",
+        metrics_listen=None, no_conflict_detection=True, config_file="test.conf", **extra,
     )
-    console = io.StringIO()
-    daemon = Daemon(options, EventLog(console=console, syslog=False, journal_socket=None))
+
+
+def run_with_daemon(tmp_path: Path, body: Callable[[Operations, CoreView], Awaitable[T]],
+                    flag: set[str] | None = None) -> tuple[T, str]:
+    """Start Operations over a two-instance core as the driver does, run ``body``, stop."""
+    view = CoreView(Node([owner_params("VI_1", 51), owner_params("VI_2", 52)]))
+    ops = view.ops = Operations(options_for(tmp_path), view)
     if flag is not None:
-        write_flag(daemon.operations.maintenance.path, flag)
+        write_flag(ops.maintenance.path, flag)
 
     async def main() -> T:
-        daemon.loop = asyncio.get_running_loop()
-        daemon.node = Node([params("VI_1", 51), params("VI_2", 52)])
-        now = daemon.loop.time()
-        daemon._execute(daemon.operations.prepare(now))
-        daemon.node.start(now)  # the kernel-side actions have nowhere to go here
-        daemon._rearm()
-        await daemon.operations.start()
+        ops.open()
+        ops.prepare()
+        view.apply(view.node.start(view.now()))
+        await ops.start()
         try:
-            return await body(daemon)
+            return await body(ops, view)
         finally:
-            await daemon.operations.stop()
-            if daemon._timer is not None:
-                daemon._timer.cancel()
+            await ops.stop()
 
-    try:
-        return asyncio.run(main()), console.getvalue()
-    finally:
-        daemon.netlink.close()
+    return asyncio.run(main()), view.console.getvalue()
 
 
-def ask(daemon: Daemon, payload: dict[str, Any], timeout: float = 10.0) -> Any:
-    path = daemon.operations.socket_path
-    return asyncio.to_thread(ctl.request, path, payload, timeout)
+def ask(ops: Operations, payload: dict[str, Any], timeout: float = 10.0) -> Any:
+    return asyncio.to_thread(ctl.request, ops.socket_path, payload, timeout)
 
 
 def test_flag_file_round_trip_and_resolution(tmp_path: Path) -> None:
@@ -99,8 +85,8 @@ def test_flag_file_round_trip_and_resolution(tmp_path: Path) -> None:
 
 
 def test_status_over_the_socket(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> dict[str, Any]:
-        mode = stat.S_IMODE(os.stat(d.operations.socket_path).st_mode)
+    async def body(d: Operations, v: CoreView) -> dict[str, Any]:
+        mode = stat.S_IMODE(os.stat(d.socket_path).st_mode)
         assert mode == 0o600
         return await ask(d, {"command": "status"})  # type: ignore[no-any-return]
 
@@ -114,10 +100,9 @@ def test_status_over_the_socket(tmp_path: Path) -> None:
 
 
 def test_maintenance_on_off_follows_and_rewrites_the_file(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> list[Any]:
-        assert d.node is not None
-        vi1, vi2 = d.node.routers["VI_1"], d.node.routers["VI_2"]
-        flag = d.operations.maintenance.path
+    async def body(d: Operations, v: CoreView) -> list[Any]:
+        vi1, vi2 = v.node.routers["VI_1"], v.node.routers["VI_2"]
+        flag = d.maintenance.path
         out = [await ask(d, {"command": "maintenance", "action": "on", "instances": ["VI_2"]})]
         assert read_flag(flag) == {"VI_2"}
         assert (vi1.effective_priority, vi2.effective_priority) == (255, MAINTENANCE_PRIORITY)
@@ -150,13 +135,12 @@ def test_maintenance_on_off_follows_and_rewrites_the_file(tmp_path: Path) -> Non
 
 
 def test_maintenance_wait_with_no_takeover_restores_priority(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> dict[str, Any]:
+    async def body(d: Operations, v: CoreView) -> dict[str, Any]:
         answer: dict[str, Any] = await ask(
             d, {"command": "maintenance", "action": "on", "instances": [], "wait": 0.3})
-        assert d.node is not None
-        for r in d.node.routers.values():
+        for r in v.node.routers.values():
             assert r.state is State.MASTER and r.effective_priority == 255
-        assert read_flag(d.operations.maintenance.path) is None
+        assert read_flag(d.maintenance.path) is None
         return answer
 
     answer, log = run_with_daemon(tmp_path, body)
@@ -167,9 +151,8 @@ def test_maintenance_wait_with_no_takeover_restores_priority(tmp_path: Path) -> 
 
 
 def test_persisted_maintenance_applies_before_the_first_election(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> tuple[int, int]:
-        assert d.node is not None
-        return d.node.routers["VI_1"].effective_priority, d.node.routers["VI_2"].effective_priority
+    async def body(d: Operations, v: CoreView) -> tuple[int, int]:
+        return v.node.routers["VI_1"].effective_priority, v.node.routers["VI_2"].effective_priority
 
     (p1, p2), log = run_with_daemon(tmp_path, body, flag={"VI_1"})
     assert (p1, p2) == (MAINTENANCE_PRIORITY, 255)
@@ -177,10 +160,10 @@ def test_persisted_maintenance_applies_before_the_first_election(tmp_path: Path)
 
 
 def test_malformed_and_unknown_requests_get_an_error_answer(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> list[Any]:
+    async def body(d: Operations, v: CoreView) -> list[Any]:
         raw = []
         for line in (b"not json\n", b"[1]\n"):
-            r, w = await asyncio.open_unix_connection(d.operations.socket_path)
+            r, w = await asyncio.open_unix_connection(d.socket_path)
             w.write(line)
             raw.append(await r.readline())
             w.close()
@@ -202,17 +185,14 @@ def test_stale_socket_is_replaced_but_a_live_one_is_not_stolen(tmp_path: Path) -
     stale.bind(str(path))
     stale.close()  # the file stays, nobody listens: what a SIGKILLed daemon leaves
 
-    async def body(d: Daemon) -> str:
-        other = ControlServer(d.operations, d.operations.socket_path)
+    async def body(d: Operations, v: CoreView) -> str:
+        other = ControlServer(d, d.socket_path)
         with pytest.raises(ControlError, match="in use by another running daemon"):
             await other.start()
         # A second daemon given the same socket stops before touching the network.
-        second = Daemon(d.options, d.log)
-        try:
-            with pytest.raises(DaemonError, match="in use by another running daemon"):
-                second.operations.open()
-        finally:
-            second.netlink.close()
+        second = Operations(options_for(tmp_path), CoreView(Node([])))
+        with pytest.raises(DaemonError, match="in use by another running daemon"):
+            second.open()
         return str((await ask(d, {"command": "status"}))["ok"])
 
     ok, _ = run_with_daemon(tmp_path, body)
@@ -230,7 +210,7 @@ def test_client_says_not_running_and_exits_3(tmp_path: Path,
 
 
 def test_status_table_renders(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> dict[str, Any]:
+    async def body(d: Operations, v: CoreView) -> dict[str, Any]:
         await ask(d, {"command": "maintenance", "action": "on", "instances": ["VI_1"]})
         return await ask(d, {"command": "status"})  # type: ignore[no-any-return]
 
@@ -245,8 +225,8 @@ def test_status_table_renders(tmp_path: Path) -> None:
 
 
 def test_metrics_endpoint_serves_live_figures(tmp_path: Path) -> None:
-    async def body(d: Daemon) -> tuple[bytes, bytes]:
-        server = MetricsServer(d.operations, "127.0.0.1:0")
+    async def body(d: Operations, v: CoreView) -> tuple[bytes, bytes]:
+        server = MetricsServer(v, d.maintenance.is_on, None, "127.0.0.1:0")
         await server.start()
         try:
             async def get(path: str) -> bytes:
@@ -292,13 +272,9 @@ def test_bad_or_taken_metrics_address_stops_the_daemon_early(tmp_path: Path) -> 
                                 (f"127.0.0.1:{port}", "cannot listen for metrics")):
             options = argparse.Namespace(control_socket=str(tmp_path / "m.sock"),
                                          metrics_listen=listen)
-            daemon = Daemon(options, EventLog(console=io.StringIO(), syslog=False,
-                                              journal_socket=None))
-            try:
-                with pytest.raises(DaemonError, match=message):
-                    daemon.operations.open()
-            finally:
-                daemon.netlink.close()
+            ops = Operations(options, CoreView(Node([])))
+            with pytest.raises(DaemonError, match=message):
+                ops.open()
             assert not (tmp_path / "m.sock").exists()
     finally:
         taken.close()

@@ -1,0 +1,202 @@
+"""From a parsed keepalived.conf to what the core and the kernel side need per instance.
+
+Pure functions, no I/O: what the host must answer (does the VMAC interface exist, which address
+is the interface's primary one) is passed in, so the translation and the reload decisions are
+tested without root. The driver asks the kernel, then calls these.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Container
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
+from pykeepalived.core import packet as vrrp_packet
+from pykeepalived.core.actions import IPAddress, State
+from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+
+FALLBACK_INTERFACE = "eth0"
+
+#: RouterParams fields that make an instance "the same one" across a reload: a router whose
+#: identity is unchanged keeps its state and its VIPs.
+IDENTITY_FIELDS = ("vrid", "version", "interface", "addresses", "destinations", "src", "unicast")
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRuntime:
+    """Where one instance lives on this host: its interfaces, family and resolved parameters."""
+
+    cfg: VrrpInstance
+    params: RouterParams
+    base_if: str  #: the interface adverts are received on (``interface``)
+    vip_if: str  #: where VIPs without ``dev`` go: the VMAC interface, or base_if
+    family: int  #: socket.AF_INET or socket.AF_INET6
+    vmac: bool = False  #: vip_if is a VMAC interface this daemon created
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def vips(self) -> list[tuple[VirtualIP, str]]:
+        """Every address the instance installs as MASTER, with the interface it goes on:
+        virtual_ipaddress first, then virtual_ipaddress_excluded (keepalived's order)."""
+        vips = [*self.cfg.virtual_ipaddresses, *self.cfg.virtual_ipaddresses_excluded]
+        return [(v, v.dev or self.vip_if) for v in vips]
+
+    def is_excluded(self, vip: VirtualIP) -> bool:
+        return vip not in self.cfg.virtual_ipaddresses
+
+
+def base_interface(config: KeepalivedConfig, cfg: VrrpInstance) -> str:
+    return cfg.interface or config.global_defs.default_interface or FALLBACK_INTERFACE
+
+
+def family_of(cfg: VrrpInstance) -> int:
+    return socket.AF_INET6 if cfg.family == 6 else socket.AF_INET
+
+
+def explicit_source(cfg: VrrpInstance) -> IPAddress | None:
+    """The advert source the configuration names (unicast_src_ip / mcast_src_ip), if any."""
+    return cfg.unicast_src_ip or cfg.mcast_src_ip
+
+
+def default_source(family: int, primary_ipv4: IPv4Address | None,
+                   ipv6_link_local: IPv6Address | None) -> IPAddress:
+    """keepalived's default advert source: the interface's primary IPv4 address, or its first
+    IPv6 link-local address; the unspecified address until the interface has one."""
+    if family == socket.AF_INET6:
+        return ipv6_link_local if ipv6_link_local is not None else IPv6Address("::")
+    return primary_ipv4 if primary_ipv4 is not None else IPv4Address("0.0.0.0")
+
+
+def destinations(config: KeepalivedConfig, cfg: VrrpInstance, family: int
+                 ) -> tuple[IPAddress, ...]:
+    """The unicast peers, or the multicast group adverts go to."""
+    if cfg.unicast_peers:
+        return tuple(p.address for p in cfg.unicast_peers)
+    if cfg.mcast_dst_ip is not None:
+        return (cfg.mcast_dst_ip,)
+    g = config.global_defs
+    return (g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4,)
+
+
+def trackers(config: KeepalivedConfig, cfg: VrrpInstance, base_if: str, vip_if: str
+             ) -> tuple[TrackerSpec, ...]:
+    """Everything that moves the instance's priority or puts it in FAULT, with keepalived's
+    rule for weights: the instance's ``weight`` overrides the tracked object's own."""
+    out: list[TrackerSpec] = []
+    if not cfg.dont_track_primary:
+        out.append(TrackerSpec(TrackerKind.INTERFACE, base_if))
+        if vip_if != base_if:
+            out.append(TrackerSpec(TrackerKind.INTERFACE, vip_if))
+    for ti in cfg.track_interfaces:
+        out.append(TrackerSpec(TrackerKind.INTERFACE, ti.name, ti.weight, ti.reverse))
+    for ts in cfg.track_scripts:
+        script = config.vrrp_scripts.get(ts.name)
+        if script is None:
+            continue
+        weight = ts.weight if ts.weight is not None else script.weight
+        reverse = ts.reverse or (ts.weight is None and script.reverse)
+        out.append(TrackerSpec(TrackerKind.SCRIPT, ts.name, weight, reverse))
+    for tf in cfg.track_files:
+        fdef = config.track_files.get(tf.name)
+        if fdef is None:
+            continue
+        weight = tf.weight if tf.weight is not None else fdef.weight
+        out.append(TrackerSpec(TrackerKind.FILE, tf.name, weight, tf.reverse))
+    for tp in cfg.track_processes:
+        pdef = config.track_processes.get(tp.name)
+        if pdef is None:
+            continue
+        weight = tp.weight if tp.weight is not None else pdef.weight
+        reverse = tp.reverse or (tp.weight is None and pdef.reverse)
+        out.append(TrackerSpec(TrackerKind.PROCESS, tp.name, weight, reverse))
+    return tuple(out)
+
+
+def router_params(config: KeepalivedConfig, cfg: VrrpInstance, *, base_if: str, vip_if: str,
+                  src: IPAddress, fast_preempt: bool) -> RouterParams:
+    """The core's view of one instance, with global defaults and strict mode applied."""
+    g = config.global_defs
+    family = family_of(cfg)
+    strict = cfg.strict_mode or g.vrrp_strict
+    auth_type = {None: vrrp_packet.AUTH_NONE, "PASS": vrrp_packet.AUTH_PASS,
+                 "AH": vrrp_packet.AUTH_AH}[cfg.auth_type]
+    if cfg.version == 3:
+        auth_type = vrrp_packet.AUTH_NONE
+    return RouterParams(
+        name=cfg.name,
+        vrid=cfg.virtual_router_id,
+        priority=cfg.priority,
+        src=src,
+        addresses=tuple(v.address.ip for v in cfg.virtual_ipaddresses),
+        destinations=destinations(config, cfg, family),
+        interface=base_if,
+        version=cfg.version,
+        advert_int=cfg.advert_int,
+        want_master=cfg.state == "MASTER",
+        unicast=bool(cfg.unicast_peers),
+        check_unicast_src=cfg.check_unicast_src or g.vrrp_check_unicast_src,
+        auth_type=auth_type,
+        auth_pass=(cfg.auth_pass or "").encode(),
+        nopreempt=cfg.nopreempt,
+        preempt_delay=cfg.preempt_delay,
+        lower_prio_no_advert=cfg.lower_prio_no_advert or strict,
+        higher_prio_send_advert=cfg.higher_prio_send_advert,
+        garp_master_delay=cfg.garp_master_delay,
+        garp_master_repeat=cfg.garp_master_repeat,
+        garp_master_refresh=cfg.garp_master_refresh,
+        garp_master_refresh_repeat=cfg.garp_master_refresh_repeat,
+        garp_lower_prio_delay=cfg.garp_lower_prio_delay,
+        garp_lower_prio_repeat=cfg.garp_lower_prio_repeat,
+        down_timer_adverts=cfg.down_timer_adverts,
+        skip_check_adv_addr=cfg.skip_check_adv_addr or g.vrrp_skip_check_adv_addr,
+        fast_preempt=fast_preempt and not strict,
+        trackers=trackers(config, cfg, base_if, vip_if),
+    )
+
+
+def instance_runtime(config: KeepalivedConfig, cfg: VrrpInstance, *, vip_if: str | None,
+                     src: IPAddress, fast_preempt: bool) -> InstanceRuntime:
+    """``vip_if`` is the VMAC interface the host created for the instance (None: no VMAC, or
+    its creation failed and VIPs go on the base interface)."""
+    base_if = base_interface(config, cfg)
+    target = vip_if or base_if
+    params = router_params(config, cfg, base_if=base_if, vip_if=target, src=src,
+                           fast_preempt=fast_preempt)
+    return InstanceRuntime(cfg, params, base_if, target, family_of(cfg),
+                           vmac=vip_if is not None)
+
+
+def sync_groups(config: KeepalivedConfig, known: Container[str]
+                ) -> list[tuple[str, list[str]]]:
+    """The sync groups whose members all exist (keepalived drops the others with a warning
+    at config time)."""
+    return [(sg.name, list(sg.group)) for sg in config.sync_groups
+            if all(m in known for m in sg.group)]
+
+
+def same_identity(a: RouterParams, b: RouterParams) -> bool:
+    """Whether a reload may keep the running router (and its state and VIPs)."""
+    return all(getattr(a, k) == getattr(b, k) for k in IDENTITY_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """What a reload does with each instance, by name."""
+
+    stop: tuple[str, ...]  #: running instances that go away or change identity
+    keep: tuple[str, ...]  #: running instances carried over with their state and VIPs
+    start: tuple[str, ...]  #: instances that start from INIT
+
+
+def plan_reload(running: dict[str, VirtualRouter], new: dict[str, RouterParams]) -> ReloadPlan:
+    """Decide which routers survive a reload. A router survives when its instance still
+    exists with the same identity and it has not stopped."""
+    keep = tuple(n for n, r in running.items()
+                 if n in new and same_identity(r.params, new[n]) and r.state is not State.STOP)
+    stop = tuple(n for n in running if n not in keep)
+    start = tuple(n for n in new if n not in keep)
+    return ReloadPlan(stop=stop, keep=keep, start=start)

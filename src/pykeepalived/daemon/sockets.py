@@ -1,0 +1,136 @@
+"""The daemon's VRRP sockets: one raw socket per (interface, family), one per IPv4 VMAC
+interface, the kernel flood filter, and which instance a received datagram belongs to.
+
+The driver registers :meth:`AdvertSockets.open_for` for each instance and gets called back with
+``(socket, interface the core knows)`` when datagrams are waiting; it sends an instance's
+adverts through :meth:`AdvertSockets.send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Iterable
+
+from pykeepalived.core.actions import IPAddress
+from pykeepalived.daemon.runtime import InstanceRuntime
+from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.net.vrrp_socket import VrrpSocket, vrrp_filter
+
+ReadableCallback = Callable[[VrrpSocket, str], None]
+
+
+class AdvertSockets:
+    """Opens, demultiplexes and closes the VRRP sockets of every instance."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, log: Callable[[str], None],
+                 detail: Callable[[str], None], on_readable: ReadableCallback) -> None:
+        self.loop = loop
+        self.log = log
+        self.detail = detail
+        self.on_readable = on_readable
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        #: VMAC interface -> the socket adverts of its instance go out on and come in by
+        self.vmac_senders: dict[str, VrrpSocket] = {}
+        #: receiving interface -> the interface the core knows the instance by (VMAC -> parent)
+        self._demux_if: dict[str, str] = {}
+
+    def has_socket(self, rt: InstanceRuntime) -> bool:
+        return (rt.base_if, rt.family) in self.sockets
+
+    def open_for(self, rt: InstanceRuntime) -> None:
+        """Make sure the instance can send and receive; failures are logged (a missing
+        interface gets its socket when its link comes up)."""
+        if (rt.vmac and rt.family == socket.AF_INET and not rt.cfg.vmac_xmit_base
+                and rt.vip_if not in self.vmac_senders):
+            # keepalived sends and receives a VMAC instance's adverts on the VMAC interface, so
+            # switches learn the virtual MAC from every advert (vmac_xmit_base: the parent).
+            # The receiving side must listen there too: the kernel hands a multicast frame whose
+            # source is a local private macvlan's MAC (the peer's VMAC has ours) to that
+            # macvlan only, never to the parent.
+            try:
+                # The source is always given: looking it up here would run pyroute2's own
+                # event loop inside ours.
+                sender = VrrpSocket.open(
+                    rt.family, rt.vip_if, src=rt.params.src,
+                    group=None if rt.params.unicast else rt.params.destinations[0],
+                    join_group=not rt.params.unicast)
+                self.vmac_senders[rt.vip_if] = sender
+                self._demux_if[rt.vip_if] = rt.base_if
+                self.loop.add_reader(sender.fileno(), self._readable, sender)
+            except (PyKeepalivedError, OSError) as exc:
+                self.log(f"({rt.name}) cannot use {rt.vip_if} for adverts: {exc}")
+        key = (rt.base_if, rt.family)
+        if key in self.sockets:
+            return
+        try:
+            sock = VrrpSocket.open(
+                rt.family, rt.base_if, src=rt.params.src,
+                group=None if rt.params.unicast else rt.params.destinations[0],
+                join_group=not rt.params.unicast,
+            )
+        except (PyKeepalivedError, OSError) as exc:
+            self.log(f"({rt.name}) cannot open VRRP socket on {rt.base_if}: {exc}")
+            return
+        self.sockets[key] = sock
+        self.loop.add_reader(sock.fileno(), self._readable, sock)
+
+    def close_vmac(self, ifname: str) -> None:
+        """The VMAC interface goes away (its instance was removed by a reload)."""
+        sender = self.vmac_senders.pop(ifname, None)
+        self._demux_if.pop(ifname, None)
+        if sender is not None:
+            self.loop.remove_reader(sender.fileno())
+            sender.close()
+
+    def _readable(self, sock: VrrpSocket) -> None:
+        self.on_readable(sock, self._demux_if.get(sock.ifname, sock.ifname))
+
+    def send(self, rt: InstanceRuntime, src: IPAddress,
+             packets: Iterable[tuple[IPAddress, bytes]]) -> None:
+        sock = self.vmac_senders.get(rt.vip_if) or self.sockets.get((rt.base_if, rt.family))
+        if sock is None:
+            return
+        if not src.is_unspecified:
+            sock.set_source(src)
+        for dst, data in packets:
+            sock.send(data, dst)
+
+    def close(self) -> None:
+        for sock in [*self.sockets.values(), *self.vmac_senders.values()]:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self.sockets.clear()
+        self.vmac_senders.clear()
+        self._demux_if.clear()
+
+    # A flood of rejected packets costs no timer (the core ignores them, and asyncio runs due
+    # timers on every loop pass, between our bounded batches), but it costs CPU: while rejects
+    # arrive faster than the guard's threshold, a kernel filter drops wrong TTLs, versions and
+    # VRIDs before they reach Python. See net/vrrp_socket.py FloodGuard.
+
+    def engage_flood_filter(self, sock: VrrpSocket, runtimes: Iterable[InstanceRuntime]) -> None:
+        mine = [rt for rt in runtimes
+                if rt.base_if == sock.ifname and rt.family == sock.family]
+        vrids = {rt.params.vrid for rt in mine}
+        check_ttl = not any(rt.params.unicast for rt in mine)
+        try:
+            sock.attach_filter(vrrp_filter(sock.family, vrids=vrids, check_ttl=check_ttl))
+        except OSError as exc:
+            self.log(f"VRRP flood on {sock.ifname}: cannot attach kernel filter: {exc}")
+            return
+        self.log(f"VRRP flood on {sock.ifname}: {sock.flood.peak_rate:.0f} rejected "
+                 f"packets/s; kernel filter attached for {sock.flood.hold:g}s (packets "
+                 "it drops are not counted by reason)")
+        self.loop.call_later(sock.flood.hold, self._release_flood_filter, sock)
+
+    def _release_flood_filter(self, sock: VrrpSocket) -> None:
+        sock.flood.released()
+        if sock not in self.sockets.values():
+            return  # closed meanwhile
+        try:
+            sock.detach_filter()
+        except OSError as exc:
+            self.log(f"VRRP flood on {sock.ifname}: cannot detach kernel filter: {exc}")
+            return
+        self.detail(f"VRRP flood filter on {sock.ifname} detached")

@@ -1,0 +1,358 @@
+"""Kernel effects of VRRP: virtual addresses, routes and rules, VMAC interfaces, announcements.
+
+One object, :class:`VipManager`, owns everything an instance changes on the host when it
+becomes or stops being MASTER: it installs and releases VIPs (and the instance's virtual routes
+and rules), keeps their crash-safe lifetimes topped up, sends gratuitous ARPs / unsolicited
+neighbour adverts, creates and removes VMAC interfaces, and keeps the accept-mode nftables
+filter in step. The driver calls it with an :class:`~pykeepalived.daemon.runtime.InstanceRuntime`
+and never touches netlink for addresses itself; tests replace it with a fake that records the
+calls (see :class:`KernelEffects`).
+
+Crash-safe VIPs: with a ``lifetime`` every VIP is added with a kernel address lifetime that a
+MASTER renews every quarter of it, so a daemon that is SIGKILLed or hangs loses its VIPs by
+itself instead of holding them beside the new master forever. ``lifetime=None`` (``-V``) makes
+them permanent, as keepalived's are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Interface
+from typing import Protocol
+
+from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
+from pykeepalived.core import frames
+from pykeepalived.core.actions import IPAddress
+from pykeepalived.daemon.routes import route_spec, rule_spec
+from pykeepalived.daemon.runtime import InstanceRuntime
+from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.net.addr_renewer import AddressRenewer, encode_newaddr
+from pykeepalived.net.netlink import (
+    Netlink,
+    NetlinkOpError,
+    RouteSpec,
+    RuleSpec,
+)
+from pykeepalived.net.nft import VipFilter
+from pykeepalived.net.packet_socket import PacketSocket
+
+DEFAULT_VIP_LIFETIME = 4.0
+
+
+class KernelEffects(Protocol):
+    """What the driver asks of the host's address side; :class:`VipManager` is the real one."""
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def setup_accept_filter(self, runtimes: Iterable[InstanceRuntime]) -> None: ...
+
+    def static_setup(self, config: KeepalivedConfig) -> None: ...
+
+    def create_vmac(self, cfg: VrrpInstance, base_if: str, family: int) -> str | None: ...
+
+    def remove_vmac(self, rt: InstanceRuntime) -> None: ...
+
+    def install(self, rt: InstanceRuntime) -> None: ...
+
+    def release(self, rt: InstanceRuntime) -> None: ...
+
+    def announce(self, rt: InstanceRuntime, count: int) -> None: ...
+
+    def held(self, name: str) -> set[str]: ...
+
+    def link_changed(self, ifname: str) -> None: ...
+
+
+@dataclass
+class Holding:
+    """What one instance has put on the host while MASTER (to be taken off again)."""
+
+    addresses: list[tuple[int, VirtualIP]] = field(default_factory=list)
+    routes: list[RouteSpec] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    #: the instance is MASTER on the host: its addresses are renewed
+    active: bool = False
+
+
+class VipManager:
+    """The real :class:`KernelEffects`: netlink, packet sockets and nftables."""
+
+    def __init__(self, netlink: Netlink, log: Callable[[str], None],
+                 detail: Callable[[str], None], *, lifetime: float | None) -> None:
+        self.netlink = netlink
+        self.log = log
+        self.detail = detail
+        self.lifetime = lifetime
+        self.holdings: dict[str, Holding] = {}
+        self.packet_sockets: dict[str, PacketSocket] = {}
+        self.vip_filter: VipFilter | None = None
+        self._frame_cache: dict[tuple[str, IPAddress], bytes] = {}
+        self._mac_cache: dict[str, bytes] = {}
+        self._renew_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Begin renewing the lifetimes of held VIPs (nothing to do with permanent VIPs)."""
+        if self.lifetime is not None and self._renew_task is None:
+            self._renew_task = loop.create_task(self._renew_loop(self.lifetime),
+                                                name="vip-renew")
+
+    async def stop(self) -> None:
+        if self._renew_task is not None:
+            self._renew_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renew_task
+            self._renew_task = None
+
+    def close(self) -> None:
+        """Take down the accept-mode filter and close the packet sockets."""
+        if self.vip_filter is not None:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.vip_filter.destroy()
+            self.vip_filter = None
+        for psock in self.packet_sockets.values():
+            psock.close()
+        self.packet_sockets.clear()
+
+    # ------------------------------------------------------------------ VMAC
+
+    def create_vmac(self, cfg: VrrpInstance, base_if: str, family: int) -> str | None:
+        """Create (or reuse) the instance's VMAC interface; None when it has none or it
+        cannot be created (logged; VIPs then go on the base interface)."""
+        if cfg.use_vmac is None:
+            return None
+        try:
+            info = self.netlink.add_vmac(base_if, cfg.virtual_router_id, family=family,
+                                         ifname=cfg.use_vmac or None)
+        except (PyKeepalivedError, OSError) as exc:
+            self.log(f"({cfg.name}) cannot create VMAC interface: {exc}")
+            return None
+        return info.name
+
+    def remove_vmac(self, rt: InstanceRuntime) -> None:
+        if rt.vmac:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.netlink.remove_vmac(rt.vip_if)
+            self.link_changed(rt.vip_if)
+
+    # ------------------------------------------------------------------ accept mode
+
+    def setup_accept_filter(self, runtimes: Iterable[InstanceRuntime]) -> None:
+        """no_accept / vrrp_strict: drop traffic to the VIPs through nftables, as keepalived.
+        Set up when some instance needs it, taken down when none does any more."""
+        needed = any(not rt.cfg.accept for rt in runtimes)
+        if needed and self.vip_filter is None:
+            try:
+                vip_filter = VipFilter()
+                vip_filter.setup()
+            except (PyKeepalivedError, OSError) as exc:
+                self.log(f"cannot set up the nftables accept-mode filter: {exc}")
+                return
+            self.vip_filter = vip_filter
+        elif not needed and self.vip_filter is not None:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.vip_filter.destroy()
+            self.vip_filter = None
+
+    # ------------------------------------------------------------------ addresses
+
+    def held(self, name: str) -> set[str]:
+        """The VIPs (as ``addr/len`` strings) the instance has put on the host."""
+        h = self.holdings.get(name)
+        return {str(vip.address) for _, vip in h.addresses} if h is not None else set()
+
+    def add_address(self, vip: VirtualIP, ifname: str, *, lifetime: float | None) -> int | None:
+        """Add one address; the interface index, or None when the interface is missing."""
+        try:
+            ifindex = self.netlink.ifindex(ifname)
+        except PyKeepalivedError as exc:
+            self.log(f"cannot add {vip.address}: {exc}")
+            return None
+        self.netlink.add_address(
+            ifindex, vip.address, brd=vip.brd, scope=vip.scope, label=vip.label,
+            peer=vip.peer.ip if vip.peer is not None else None, lifetime=lifetime,
+            nodad=isinstance(vip.address, IPv6Interface),
+        )
+        return ifindex
+
+    def install(self, rt: InstanceRuntime) -> None:
+        """MASTER: the accept-mode filter, VIPs, excluded VIPs, routes, rules (keepalived's
+        order)."""
+        name = rt.name
+        if not rt.cfg.accept and self.vip_filter is not None:
+            try:
+                self.vip_filter.add_vips([v.address.ip for v, _ in rt.vips()])
+            except (PyKeepalivedError, OSError) as exc:
+                self.log(f"({name}) accept-mode filter: {exc}")
+        h = self.holdings[name] = Holding(active=True)
+        for vip, ifname in rt.vips():
+            try:
+                ifindex = self.add_address(vip, ifname, lifetime=self.lifetime)
+            except NetlinkOpError as exc:
+                self.log(f"({name}) cannot add {vip.address}: {exc}")
+                continue
+            if ifindex is not None:
+                h.addresses.append((ifindex, vip))
+        for route in rt.cfg.virtual_routes:
+            try:
+                spec = route_spec(route.words, self.netlink.ifindex, default_dev=None)
+                self.netlink.add_route(spec, replace=True)
+                h.routes.append(spec)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log(f"({name}) cannot add route {' '.join(route.words)}: {exc}")
+        for rule in rt.cfg.virtual_rules:
+            try:
+                rspec = rule_spec(rule.words)
+                self.netlink.add_rule(rspec)
+                h.rules.append(rspec)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log(f"({name}) cannot add rule {' '.join(rule.words)}: {exc}")
+
+    def release(self, rt: InstanceRuntime) -> None:
+        """Leaving MASTER (or starting up): rules, routes, then every VIP. With nothing
+        recorded (start-up), whatever an earlier run may have left behind is removed."""
+        h = self.holdings.pop(rt.name, None) or Holding()
+        for rspec in h.rules:
+            with contextlib.suppress(PyKeepalivedError):
+                self.netlink.remove_rule(rspec)
+        for spec in h.routes:
+            with contextlib.suppress(PyKeepalivedError):
+                self.netlink.remove_route(spec)
+        installed = h.addresses
+        if not installed:
+            for vip, ifname in rt.vips():
+                with contextlib.suppress(PyKeepalivedError):
+                    installed.append((self.netlink.ifindex(ifname), vip))
+        for ifindex, vip in installed:
+            with contextlib.suppress(NetlinkOpError):
+                self.netlink.remove_address(ifindex, vip.address,
+                                            peer=vip.peer.ip if vip.peer else None)
+        if not rt.cfg.accept and self.vip_filter is not None:
+            with contextlib.suppress(PyKeepalivedError, OSError):
+                self.vip_filter.remove_vips([v.address.ip for v, _ in rt.vips()])
+
+    def static_setup(self, config: KeepalivedConfig) -> None:
+        """static_ipaddress / static_routes / static_rules: set once at start-up, permanent."""
+        for sa in config.static_addresses:
+            with contextlib.suppress(NetlinkOpError):
+                self.add_address(sa, sa.dev or "eth0", lifetime=None)
+        for route in config.static_routes:
+            try:
+                self.netlink.add_route(route_spec(route.words, self.netlink.ifindex),
+                                       replace=True)
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log(f"static route {' '.join(route.words)}: {exc}")
+        for rule in config.static_rules:
+            try:
+                self.netlink.add_rule(rule_spec(rule.words))
+            except (PyKeepalivedError, ValueError) as exc:
+                self.log(f"static rule {' '.join(rule.words)}: {exc}")
+
+    async def _renew_loop(self, lifetime: float) -> None:
+        """Keep the lifetimes of held VIPs topped up (crash-safe VIPs).
+
+        One batch of prebuilt RTM_NEWADDR (create-or-replace) messages per round, sent without
+        waiting for answers: renewing hundreds of VIPs costs the loop a sendmsg or two, and a
+        VIP that expired during a stall, or was removed by hand, is put back by the same message.
+        """
+        loop = asyncio.get_running_loop()
+        renewer = AddressRenewer()
+        loop.add_reader(renewer.fileno(), self._renew_failures, renewer)
+        cache: dict[tuple[int, str], bytes] = {}
+        try:
+            while True:
+                await asyncio.sleep(lifetime / 4)
+                batch = []
+                for h in self.holdings.values():
+                    if not h.active:
+                        continue
+                    for ifindex, vip in h.addresses:
+                        key = (ifindex, str(vip.address))
+                        msg = cache.get(key)
+                        if msg is None:
+                            msg = cache[key] = encode_newaddr(
+                                ifindex, vip.address, lifetime=lifetime, brd=vip.brd,
+                                scope=vip.scope, label=vip.label,
+                                peer=vip.peer.ip if vip.peer is not None else None,
+                                nodad=isinstance(vip.address, IPv6Interface))
+                        batch.append(msg)
+                if batch:
+                    renewer.send(batch)
+        finally:
+            loop.remove_reader(renewer.fileno())
+            renewer.close()
+
+    def _renew_failures(self, renewer: AddressRenewer) -> None:
+        for code, _seq in renewer.drain_errors():
+            self.log(f"renewing a VIP failed: {os.strerror(code)}")
+
+    # ------------------------------------------------------------------ announcements
+
+    def announce(self, rt: InstanceRuntime, count: int) -> None:
+        """Send ``count`` gratuitous ARPs / unsolicited NAs for each of the instance's VIPs."""
+        for vip, ifname in rt.vips():
+            psock = self.packet_sockets.get(ifname)
+            if psock is None:
+                try:
+                    psock = PacketSocket.open(ifname)
+                except PyKeepalivedError as exc:
+                    self.log(f"({rt.name}) cannot send gratuitous ARP: {exc}")
+                    continue
+                self.packet_sockets[ifname] = psock
+            addr = vip.address.ip
+            frame = self.gratuitous_frame(ifname, addr)
+            if frame is None:
+                continue
+            if isinstance(addr, IPv4Address):
+                what, each = "gratuitous ARPs", "gratuitous ARP"
+            else:
+                what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
+            self.detail(f"({rt.name}) Sending/queueing {what} on {ifname} for {addr}")
+            for _ in range(count):
+                # keepalived (-D) logs every frame it sends, in these words.
+                self.detail(f"Sending {each} on {ifname} for {addr}")
+                psock.send_frame(frame)
+
+    def interface_mac(self, ifname: str) -> bytes | None:
+        """The interface's MAC, looked up once until a link event says it may have changed.
+
+        One lookup per interface, not per VIP: Netlink.link dumps the interface's addresses,
+        which costs tens of ms with hundreds of VIPs on it."""
+        mac = self._mac_cache.get(ifname)
+        if mac is None:
+            try:
+                mac = self._mac_cache[ifname] = self.netlink.link(ifname).mac
+            except PyKeepalivedError:
+                return None
+        return mac
+
+    def gratuitous_frame(self, ifname: str, addr: IPAddress) -> bytes | None:
+        """The ARP / NA frame announcing ``addr`` on ``ifname``, built once per MAC."""
+        key = (ifname, addr)
+        frame = self._frame_cache.get(key)
+        if frame is None:
+            mac = self.interface_mac(ifname)
+            if mac is None:
+                self.log(f"cannot announce {addr} on {ifname}: no such interface")
+                return None
+            if isinstance(addr, IPv4Address):
+                frame = frames.build_gratuitous_arp(mac, addr)
+            else:
+                frame = frames.build_unsolicited_na(mac, addr, addr)
+            self._frame_cache[key] = frame
+        return frame
+
+    def link_changed(self, ifname: str) -> None:
+        """A link event for ``ifname``: its MAC (and so every cached frame) may have changed."""
+        self._mac_cache.pop(ifname, None)
+        for key in [k for k in self._frame_cache if k[0] == ifname]:
+            del self._frame_cache[key]

@@ -1,0 +1,192 @@
+"""Link and address notifications from the kernel, pushed into the daemon's event loop.
+
+A NETLINK_ROUTE socket of our own, bound to the link and address multicast groups and watched
+with ``loop.add_reader``: it never blocks, and each datagram is decoded with pyroute2's message
+classes. Requests (and re-reading state after an overrun) go through
+:class:`pykeepalived.net.netlink.Netlink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOWER_UP, IFF_UP, ifinfmsg
+
+from pykeepalived.net.netlink import IPInterface, decode_address
+from pykeepalived.net.netns import run_in_netns
+
+#: Multicast groups to pass to :func:`open_event_socket`.
+LINK_GROUPS = RTMGRP_LINK
+ADDRESS_GROUPS = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
+
+#: linux/netlink.h ``struct nlmsghdr``: length, type, flags, sequence number, port id.
+NLMSGHDR = struct.Struct("=IHHII")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    ifname: str
+    ifindex: int
+    up: bool  # administratively up and carrier present
+    admin_up: bool
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AddressEvent:
+    ifindex: int
+    interface: IPInterface
+    added: bool
+    label: str | None
+
+
+def split_messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(type, sequence number, whole message) for each netlink message in one datagram.
+
+    Stops at the first malformed header rather than guessing where the next message starts.
+    """
+    offset = 0
+    while offset + NLMSGHDR.size <= len(data):
+        length, msg_type, _flags, seq, _pid = NLMSGHDR.unpack_from(data, offset)
+        if length < NLMSGHDR.size or offset + length > len(data):
+            return
+        yield msg_type, seq, data[offset : offset + length]
+        offset += (length + 3) & ~3
+
+
+def parse_rtnl_events(data: bytes) -> Iterator[LinkEvent | AddressEvent]:
+    """Decode link and address notifications from one netlink datagram; skip anything else."""
+    for msg_type, _seq, chunk in split_messages(data):
+        try:
+            if msg_type in (RTM_NEWLINK, RTM_DELLINK):
+                link = ifinfmsg(chunk)
+                link.decode()
+                flags = link["flags"]
+                admin = bool(flags & IFF_UP)
+                yield LinkEvent(
+                    ifname=link.get_attr("IFLA_IFNAME") or "",
+                    ifindex=link["index"],
+                    up=admin and bool(flags & IFF_LOWER_UP) and msg_type == RTM_NEWLINK,
+                    admin_up=admin,
+                    deleted=msg_type == RTM_DELLINK,
+                )
+            elif msg_type in (RTM_NEWADDR, RTM_DELADDR):
+                addr = ifaddrmsg(chunk)
+                addr.decode()
+                info = decode_address(addr)
+                yield AddressEvent(
+                    ifindex=info.ifindex,
+                    interface=info.interface,
+                    added=msg_type == RTM_NEWADDR,
+                    label=info.label,
+                )
+        except Exception:
+            continue
+
+
+def open_event_socket(
+    groups: int = LINK_GROUPS | ADDRESS_GROUPS,
+    *,
+    netns: str | None = None,
+    blocking: bool = False,
+) -> socket.socket:
+    """A NETLINK_ROUTE socket subscribed to ``groups`` in ``netns``."""
+
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((0, groups))
+            sock.setblocking(blocking)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    return run_in_netns(netns, make)
+
+
+class LinkMonitor:
+    """Pushes link up/down and address add/remove notifications into an asyncio loop.
+
+    ``on_overrun`` is called when the kernel dropped notifications (ENOBUFS): the caller should
+    re-read the state it cares about with :class:`~pykeepalived.net.netlink.Netlink`.
+    """
+
+    def __init__(
+        self,
+        on_link: Callable[[str, int, bool], None] | None = None,
+        on_address: Callable[[AddressEvent], None] | None = None,
+        *,
+        on_overrun: Callable[[], None] | None = None,
+        netns: str | None = None,
+    ) -> None:
+        self.on_link = on_link
+        self.on_address = on_address
+        self.on_overrun = on_overrun
+        self.netns = netns
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_up: dict[int, bool] = {}
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        # Address events only when asked for: a master renewing hundreds of VIPs would
+        # otherwise wake us with a notification per renewal.
+        groups = LINK_GROUPS
+        if self.on_address is not None:
+            groups |= ADDRESS_GROUPS
+        self._sock = open_event_socket(groups, netns=self.netns)
+        self._loop.add_reader(self._sock.fileno(), self._readable)
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    def fileno(self) -> int:
+        return -1 if self._sock is None else self._sock.fileno()
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # bounded, so a storm of events cannot starve the loop
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS and self.on_overrun is not None:
+                    self.on_overrun()
+                continue
+            for event in parse_rtnl_events(data):
+                self._dispatch(event)
+
+    def _dispatch(self, event: LinkEvent | AddressEvent) -> None:
+        if isinstance(event, LinkEvent):
+            # The kernel repeats RTM_NEWLINK for unrelated changes; report transitions only.
+            if self._last_up.get(event.ifindex) == event.up and not event.deleted:
+                return
+            self._last_up[event.ifindex] = event.up
+            if event.deleted:
+                self._last_up.pop(event.ifindex, None)
+            if self.on_link is not None:
+                self.on_link(event.ifname, event.ifindex, event.up)
+        elif self.on_address is not None:
+            self.on_address(event)
