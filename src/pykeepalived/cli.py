@@ -47,10 +47,13 @@ from typing import TextIO
 
 from pykeepalived.config import LoadResult, load_config
 from pykeepalived.config.dump import dump_config
+from pykeepalived.flags import refusals
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 #: keepalived -t exits with this when the configuration has errors (KEEPALIVED_EXIT_CONFIG).
 EXIT_CONFIG = 5
+#: A keepalived flag pykeepalived refuses (see pykeepalived.flags).
+EXIT_USAGE = 2
 VERSION = "pykeepalived 0.1.0 (keepalived 2.2.7 compatible)"
 
 
@@ -64,6 +67,18 @@ def _signals() -> dict[str, int]:
         "STATS_CLEAR": int(signal.SIGRTMAX) - 1,
         "JSON": int(signal.SIGRTMIN) + 2,
     }
+
+
+def c_integer(text: str) -> int:
+    """An integer as C's strtol(text, NULL, 0) reads it (keepalived's -u): 0x.. hex, 0.. octal."""
+    body = text.strip().lower()
+    sign = -1 if body.startswith("-") else 1
+    body = body.lstrip("+-")
+    if body.startswith("0x"):
+        return sign * int(body[2:], 16)
+    if body.startswith("0") and len(body) > 1:
+        return sign * int(body[1:], 8)
+    return sign * int(body, 10)
 
 
 def host_interfaces() -> set[str]:
@@ -97,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("-g", "--log-file", dest="log_file", metavar="FILE", nargs="?",
       const="/tmp/keepalived.log", help="also log to FILE (default /tmp/keepalived.log)")
     a("-G", "--no-syslog", dest="no_syslog", action="store_true", help="don't log via syslog")
-    a("-u", "--umask", dest="umask", metavar="MASK", type=lambda s: int(s, 0),
+    a("-u", "--umask", dest="umask", metavar="MASK", type=c_integer,
       help="umask for file creation (numeric)")
     a("-X", "--release-vips", dest="release_vips", action="store_true",
       help="drop VIPs on transition from signal")
@@ -232,14 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(number)
         return 0
-    if options.genhash:
-        print("pykeepalived: genhash mode is not supported", file=sys.stderr)
-        return 1
     if options.config_test:
         if options.config_test_log:
             with open(options.config_test_log, "a", encoding="utf-8") as log:
                 return config_test(options.config_file, options.config_id, log)
         return config_test(options.config_file, options.config_id, sys.stderr)
+    refused = refusals(options)
+    if refused:
+        for line in refused:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
     from pykeepalived.daemon.main import run
 
     return run(options)

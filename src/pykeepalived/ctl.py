@@ -119,6 +119,8 @@ def render_status(status: dict[str, Any], out: TextIO) -> None:
         vips = "; ".join(
             f"{v['address']} on {v['interface']}: "
             + {True: "present", False: "absent", None: "unknown"}[v["present"]]
+            + (" (REMOVAL FAILING: still on the interface, retrying)"
+               if v.get("removal_failing") else "")
             for v in inst["vips"])
         _row(out, "VIPs", vips or "none")
         trackers = "; ".join(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
+from pykeepalived.core.router import RouterParams
 from pykeepalived.testing.simnet import SimNetwork
 
 VIP = ip_address("192.0.2.100")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pykeepalived.core.actions import State
-from pykeepalived.core.router import TrackerKind, TrackerSpec, master_down_interval, skew_time
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
+from pykeepalived.core.router import master_down_interval, skew_time
 from pykeepalived.testing.simnet import SimNetwork
 from tests.sim.simlib import CHK, CHK_KEY, cluster
 

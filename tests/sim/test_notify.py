@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from pykeepalived.core.actions import NotifyKind, State
-from pykeepalived.core.router import TrackerKind, TrackerSpec
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.testing.simnet import SimNetwork
 from tests.sim.simlib import cluster, params
 

@@ -8,7 +8,7 @@ import pytest
 
 from pykeepalived.core import packet
 from pykeepalived.core.actions import State
-from pykeepalived.core.router import TrackerKind, TrackerSpec
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.testing.simnet import SimNetwork
 from tests.sim.simlib import params
 

@@ -56,12 +56,6 @@ class LoadResult:
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
-    def raise_for_errors(self) -> KeepalivedConfig:
-        """The config, or `ConfigError` carrying the diagnostics."""
-        if not self.ok or self.config is None:
-            raise ConfigError(self.diagnostics)
-        return self.config
-
 
 def default_config_id() -> str:
     """keepalived's default config id: the host name up to the first dot."""

@@ -76,10 +76,6 @@ class Diagnostics:
         else:
             self.warning(loc, message)
 
-    @property
-    def has_errors(self) -> bool:
-        return any(d.severity == "error" for d in self.items)
-
 
 class ConfigError(LocalError):
     """A configuration could not be used; carries the diagnostics that explain why."""

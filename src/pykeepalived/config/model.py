@@ -191,18 +191,6 @@ class TrackProcessDef:
 
 
 @dataclass(frozen=True)
-class NotifyScripts:
-    """The notify hooks shared by instances and sync groups."""
-
-    notify: str | None = None
-    notify_master: str | None = None
-    notify_backup: str | None = None
-    notify_fault: str | None = None
-    notify_stop: str | None = None
-    notify_deleted: str | None = None
-
-
-@dataclass(frozen=True)
 class SyncGroup:
     name: str
     group: tuple[str, ...] = ()

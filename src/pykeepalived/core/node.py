@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pykeepalived.core import packet
 from pykeepalived.core.actions import Action, IPAddress, SendAdvert, State
 from pykeepalived.core.packet import DropReason, PacketError
-from pykeepalived.core.router import RouterParams, SyncGroup, VirtualRouter
+from pykeepalived.core.router import RouterParams, VirtualRouter
+from pykeepalived.core.sync_group import SyncGroup
 
 VRRP_TTL = 255
 

@@ -29,7 +29,8 @@ Rules, in the order they matter:
   2.2.7 restarts its MASTER advert timer on every packet for its VRID, so a trickle of garbage
   silences a MASTER; we must not.)
 * Effective priority = configured priority + tracker weights, clamped to 1..254; priority 255
-  is never changed. A weight-0 tracker that fails puts the router in FAULT.
+  is never changed. A weight-0 tracker that fails puts the router in FAULT. The rules are
+  :mod:`pykeepalived.core.priority`; sync groups are :mod:`pykeepalived.core.sync_group`.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.core.packet import Advertisement, DropReason
+from pykeepalived.core.priority import PRIO_OWNER, TrackerSpec, contributions, effective_priority
 from pykeepalived.core.states import Event, next_state
+from pykeepalived.core.sync_group import SyncGroup
 
-PRIO_OWNER = 255
 PRIO_STOP = 0
 
 
@@ -71,27 +73,6 @@ class Timer(enum.Enum):
     GARP_DELAY = 3  #: keepalived ``garp_master_delay``: a new MASTER's second ARP/NA burst
     GARP_LOWER = 4  #: keepalived ``garp_lower_prio_delay``: ARP/NA again after a lower advert
     GARP_REFRESH = 5  #: keepalived ``garp_master_refresh``: a MASTER's periodic ARP/NA
-
-
-class TrackerKind(enum.Enum):
-    SCRIPT = "script"
-    INTERFACE = "interface"
-    FILE = "file"
-    PROCESS = "process"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerSpec:
-    """A tracked object's effect on one instance: weight (0 = FAULT on failure) and reverse."""
-
-    kind: TrackerKind
-    name: str
-    weight: int = 0
-    reverse: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind.value}:{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +194,7 @@ class VirtualRouter:
 
     def priority_contributions(self) -> list[tuple[str, int]]:
         """(tracker key, priority delta) for every tracker currently moving the priority."""
-        out = []
-        for spec in self.params.trackers:
-            delta = _contribution(spec, self.tracker_values.get(spec.key))
-            if isinstance(delta, int) and delta:
-                out.append((spec.key, delta))
-        return out
+        return contributions(self.params.trackers, self.tracker_values)
 
     # ------------------------------------------------------------------ inputs
 
@@ -624,27 +600,11 @@ class VirtualRouter:
             self._goto_master(now, Event.SYNC_GROUP_MASTER, "sync group", out)
 
     def _recompute_priority(self, *, log: bool, out: list[Action]) -> None:
-        faults: list[str] = []
-        init_pending = False
-        total = self.base_priority
-        for spec in self.params.trackers:
-            value = self.tracker_values.get(spec.key)
-            delta = _contribution(spec, value)
-            if delta is _FAULT:
-                faults.append(spec.key)
-            elif delta is _INIT:
-                init_pending = True
-            else:
-                assert isinstance(delta, int)
-                total += delta
-        self.fault_reasons = faults
-        self.init_pending = init_pending
-        if self.priority_override is not None:
-            new = self.priority_override
-        elif self.base_priority == PRIO_OWNER:
-            new = PRIO_OWNER
-        else:
-            new = max(1, min(PRIO_OWNER - 1, total))
+        result = effective_priority(self.base_priority, self.priority_override,
+                                    self.params.trackers, self.tracker_values)
+        self.fault_reasons = list(result.faults)
+        self.init_pending = result.init_pending
+        new = result.priority
         if new != self.effective_priority:
             if log:
                 out.append(Log(f"({self.name}) Changing effective priority from "
@@ -692,103 +652,5 @@ class VirtualRouter:
         out.append(SendAdvert(self.name, priority, packets))
 
 
-class _Marker:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-_FAULT = _Marker("FAULT")
-_INIT = _Marker("INIT")
-
-
-def _contribution(spec: TrackerSpec, value: bool | int | None) -> int | _Marker:
-    """A tracker's effect on priority, as keepalived's vrrp_track.c computes it.
-
-    Scripts, interfaces and processes: weight 0 means FAULT when failing (or, reversed, when
-    succeeding); a positive weight is added while succeeding, a negative one while failing;
-    ``reverse`` flips the sign. Files: the value times the weight, -254 or below is FAULT.
-    """
-    mult = -1 if spec.reverse else 1
-    if spec.kind is TrackerKind.FILE:
-        if value is None:
-            return 0
-        number = int(value)
-        if spec.weight == 0:
-            return _FAULT if (number != 0) == (mult == 1) else 0
-        status = number * spec.weight * mult
-        return _FAULT if status <= -254 else min(status, 253)
-    if value is None:
-        # A weight-0 script that has not reported yet keeps the instance from coming up.
-        return _INIT if spec.weight == 0 and spec.kind is TrackerKind.SCRIPT else 0
-    ok = bool(value)
-    if spec.weight == 0:
-        return _FAULT if ok != (mult == 1) else 0
-    if ok:
-        return spec.weight * mult if spec.weight > 0 else 0
-    return spec.weight * mult if spec.weight < 0 else 0
-
-
 def _addr_gt(a: IPAddress, b: IPAddress) -> bool:
     return a.version == b.version and int(a) > int(b)
-
-
-class SyncGroup:
-    """A ``vrrp_sync_group``: members move to MASTER, BACKUP and FAULT together."""
-
-    def __init__(self, name: str, members: list[VirtualRouter]) -> None:
-        self.name = name
-        self.members = members
-        self.state = State.BACKUP
-        for m in members:
-            m.group = self
-
-    def _notify(self, new: State, out: list[Action]) -> None:
-        if self.state is new:
-            return
-        self.state = new
-        out.append(Notify(NotifyKind.GROUP, self.name, new, 0))
-
-    def can_goto_master(self, who: VirtualRouter) -> bool:
-        if self.state is State.MASTER:
-            return True
-        return all(m is who or m.want is State.MASTER or m.state is State.MASTER
-                   for m in self.members)
-
-    def member_master(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
-        if self.state is State.MASTER:
-            return
-        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to MASTER state"))
-        for m in self.members:
-            if m is not who:
-                m.want = State.MASTER
-                m.force_master(now, out)
-        self._notify(State.MASTER, out)
-
-    def member_backup(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
-        if self.state is State.BACKUP:
-            return
-        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to BACKUP state"))
-        for m in self.members:
-            if m is not who and m.state is not State.BACKUP:
-                m.want = State.BACKUP
-                m.force_backup(now, out)
-        self._notify(State.BACKUP, out)
-
-    def member_fault(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
-        if self.state is State.FAULT:
-            return
-        out.append(Log(f"VRRP_Group({self.name}) Syncing instances to FAULT state"))
-        for m in self.members:
-            if m is not who and m.state in (State.MASTER, State.BACKUP):
-                m.enter_fault(now, out)
-        self._notify(State.FAULT, out)
-
-    def member_fault_cleared(self, now: float, who: VirtualRouter, out: list[Action]) -> None:
-        if any(m.fault_reasons or m.init_pending for m in self.members):
-            return
-        for m in self.members:
-            m.leave_fault(now, out)
-        self._notify(State.BACKUP, out)

@@ -38,7 +38,7 @@ from ipaddress import ip_address
 from typing import Any, Protocol
 
 from pykeepalived.core.actions import State, Transition
-from pykeepalived.core.router import TrackerKind
+from pykeepalived.core.priority import TrackerKind
 from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
 from pykeepalived.daemon.view import DaemonView, RouterView
 from pykeepalived.errors import DaemonError, LocalError
@@ -284,7 +284,8 @@ def instance_status(ops: Operations, name: str, router: RouterView,
                         "delta": router.priority_override - router.base_priority,
                         "override": router.priority_override})
     vips = [{"address": v.address, "interface": v.interface, "present": None,
-             "excluded": v.excluded} for v in ops.view.vips(name)]
+             "excluded": v.excluded, "removal_failing": v.unreleased}
+            for v in ops.view.vips(name)]
     is_self = router.master_address is not None and router.master_address == p.src
     s = router.stats
     book = ops.conflicts.books.get(name) if ops.conflicts is not None else None

@@ -37,6 +37,7 @@ from pykeepalived.core.actions import (
     IPAddress,
     Log,
     Notify,
+    NotifyKind,
     NotifyMasterRxLowerPri,
     RemoveAddresses,
     SendAdvert,
@@ -45,10 +46,10 @@ from pykeepalived.core.actions import (
 )
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
-from pykeepalived.core.router import TrackerKind
+from pykeepalived.core.priority import TrackerKind
 from pykeepalived.daemon import dumps, runtime
 from pykeepalived.daemon.control import Operations
-from pykeepalived.daemon.log import LOG_WARNING, EventLog
+from pykeepalived.daemon.log import LOG_ERR, LOG_WARNING, EventLog
 from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript
 from pykeepalived.daemon.process import apply_process_settings
 from pykeepalived.daemon.runtime import InstanceRuntime
@@ -83,7 +84,8 @@ class Daemon:
         self.vip_lifetime = lifetime
         self.fast_preempt = not getattr(options, "no_fast_preempt", False)
         self.netlink = Netlink()
-        self.vip_manager = VipManager(self.netlink, log.event, log.detail, lifetime=lifetime)
+        self.vip_manager = VipManager(self.netlink, log.event, log.detail, lifetime=lifetime,
+                                      error=lambda m: log.event(m, level=LOG_ERR))
         self.effects: KernelEffects = effects if effects is not None else self.vip_manager
         self.loop: asyncio.AbstractEventLoop | None = None
         self.config: KeepalivedConfig | None = None
@@ -219,15 +221,14 @@ class Daemon:
         return out
 
     def _source_for(self, cfg: VrrpInstance, ifname: str) -> IPAddress:
-        explicit = runtime.explicit_source(cfg)
-        if explicit is not None:
-            return explicit
-        try:
-            info = self.netlink.link(ifname)
-        except PyKeepalivedError:
-            return runtime.default_source(runtime.family_of(cfg), None, None)
-        return runtime.default_source(runtime.family_of(cfg), info.primary_ipv4,
-                                      info.ipv6_link_local)
+        family = runtime.family_of(cfg)
+        found = runtime.explicit_source(cfg)
+        if found is None:
+            try:
+                found = self.netlink.link(ifname).default_source(family)
+            except PyKeepalivedError:
+                found = None
+        return found if found is not None else runtime.unspecified_source(family)
 
     def _initial_trackers(self, rt: InstanceRuntime, now: float) -> None:
         router = self.node.routers[rt.name]
@@ -424,9 +425,9 @@ class Daemon:
     def _notify(self, action: Notify) -> None:
         if self.notifier is None or self.tracking is None:
             return
-        specs = self.tracking.group_notify if action.kind == "GROUP" \
+        specs = self.tracking.group_notify if action.kind is NotifyKind.GROUP \
             else self.tracking.instance_notify
-        self.notifier.notify(action.kind, action.name, action.state.value,  # type: ignore[arg-type]
+        self.notifier.notify(action.kind, action.name, action.state.value,
                              action.priority, specs.get(action.name))
 
     # ------------------------------------------------------------------ the DaemonView door
@@ -443,7 +444,9 @@ class Daemon:
         rt = self.instances.get(name)
         if rt is None:
             return []
-        return [VipRef(str(v.address), v.address.ip, ifname, rt.is_excluded(v))
+        stuck = self.effects.unreleased(name)
+        return [VipRef(str(v.address), v.address.ip, ifname, rt.is_excluded(v),
+                       unreleased=str(v.address) in stuck)
                 for v, ifname in rt.vips()]
 
     def unattributed_drops(self) -> Mapping[DropReason, int]:

@@ -61,13 +61,21 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def facility_from_option(value: int | None) -> int:
-    """`-S N` (0..7) -> LOG_LOCALN; None -> LOG_DAEMON, keepalived's default."""
+def facility_from_option(value: int | str | None) -> int:
+    """keepalived's `-S`: 0..7 or local0..local7 -> LOG_LOCALn, user, daemon; None -> LOG_DAEMON.
+
+    Raises ValueError for anything else (keepalived then says "Invalid log facility" and keeps
+    its default)."""
     if value is None:
         return LOG_DAEMON
-    if not 0 <= value <= 7:
-        raise ValueError(f"syslog facility must be 0..7, not {value}")
-    return _LOCAL_FACILITIES[value]
+    text = str(value)
+    named = {"user": _syslog.LOG_USER, "daemon": LOG_DAEMON}
+    if text in named:
+        return named[text]
+    digit = text.removeprefix("local")
+    if len(digit) == 1 and digit in "01234567":
+        return _LOCAL_FACILITIES[int(digit)]
+    raise ValueError(f"Invalid log facility '{text}'")
 
 
 def console_timestamp(when: float) -> str:
@@ -283,7 +291,7 @@ def setup_logging(
     *,
     console: bool,
     syslog: bool = True,
-    facility: int | None = None,
+    facility: int | str | None = None,
     log_file: str | None = None,
     detailed: bool = False,
     ident: str = "Keepalived_vrrp",
@@ -293,7 +301,7 @@ def setup_logging(
 ) -> EventLog:
     """Build the daemon's EventLog from keepalived's flags (-l, -G, -S, -g, -D).
 
-    `facility` is the `-S` value (0..7 -> LOG_LOCAL0..7); None means LOG_DAEMON. Unless
+    `facility` is the `-S` value (see :func:`facility_from_option`); None means LOG_DAEMON. Unless
     logger_name is None, Python logging under that logger is routed to the EventLog as well.
     """
     event_log = EventLog(

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import gc
 import os
+import resource
 import sys
 
 from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon
-from pykeepalived.daemon.log import setup_logging
+from pykeepalived.daemon.log import facility_from_option, setup_logging
 from pykeepalived.errors import DaemonError
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
@@ -48,7 +49,18 @@ def run(options: argparse.Namespace) -> int:
         netns.setns(options.namespace)
     if not options.dont_fork:
         _daemonize()
-    facility = int(options.log_facility) if options.log_facility is not None else None
+    facility = options.log_facility
+    try:
+        facility_from_option(facility)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)  # keepalived's words; it goes on with the default
+        facility = None
+    if options.umask is not None:
+        os.umask(options.umask)
+    if options.core_dump:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_CORE,
+                               (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     log = setup_logging(
         console=options.log_console,
         syslog=not options.no_syslog,

@@ -34,8 +34,8 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from pykeepalived.core.actions import NotifyKind
 from pykeepalived.daemon.scripts import (
     RunAs,
     RunKind,
@@ -44,7 +44,6 @@ from pykeepalived.daemon.scripts import (
     split_command,
 )
 
-NotifyKind = Literal["INSTANCE", "GROUP"]
 LogFn = Callable[[str], object]
 
 #: Script states, as keepalived writes them into notify arguments and FIFO lines.
@@ -211,7 +210,7 @@ class Notifier:
 
     def notify(
         self,
-        kind: NotifyKind,
+        kind: NotifyKind | str,
         name: str,
         state: str,
         priority: int,
@@ -305,7 +304,6 @@ __all__ = [
     "FifoSpec",
     "Notifier",
     "NotifyFifo",
-    "NotifyKind",
     "NotifyScript",
     "NotifySpec",
     "fifo_line",

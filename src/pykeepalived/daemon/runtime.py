@@ -15,7 +15,8 @@ from ipaddress import IPv4Address, IPv6Address
 from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
 from pykeepalived.core import packet as vrrp_packet
 from pykeepalived.core.actions import IPAddress, State
-from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
+from pykeepalived.core.router import RouterParams, VirtualRouter
 
 FALLBACK_INTERFACE = "eth0"
 
@@ -62,13 +63,9 @@ def explicit_source(cfg: VrrpInstance) -> IPAddress | None:
     return cfg.unicast_src_ip or cfg.mcast_src_ip
 
 
-def default_source(family: int, primary_ipv4: IPv4Address | None,
-                   ipv6_link_local: IPv6Address | None) -> IPAddress:
-    """keepalived's default advert source: the interface's primary IPv4 address, or its first
-    IPv6 link-local address; the unspecified address until the interface has one."""
-    if family == socket.AF_INET6:
-        return ipv6_link_local if ipv6_link_local is not None else IPv6Address("::")
-    return primary_ipv4 if primary_ipv4 is not None else IPv4Address("0.0.0.0")
+def unspecified_source(family: int) -> IPAddress:
+    """The advert source until the interface has an address (see LinkInfo.default_source)."""
+    return IPv6Address("::") if family == socket.AF_INET6 else IPv4Address("0.0.0.0")
 
 
 def destinations(config: KeepalivedConfig, cfg: VrrpInstance, family: int

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pykeepalived.config.model import KeepalivedConfig
-from pykeepalived.core.router import TrackerKind, TrackerSpec
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.daemon.notify import NotifyScript, NotifySpec
 from pykeepalived.daemon.scripts import ScriptSpec, ScriptTracker
 from pykeepalived.daemon.security import (

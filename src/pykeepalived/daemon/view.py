@@ -74,6 +74,8 @@ class VipRef:
     ip: IPAddress
     interface: str
     excluded: bool  #: from virtual_ipaddress_excluded (not in adverts)
+    #: given up (the instance left MASTER) but its removal failed: retried, still on the host
+    unreleased: bool = False
 
 
 @dataclass(frozen=True, slots=True)

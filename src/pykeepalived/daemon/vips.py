@@ -41,6 +41,8 @@ from pykeepalived.net.nft import VipFilter
 from pykeepalived.net.packet_socket import PacketSocket
 
 DEFAULT_VIP_LIFETIME = 4.0
+#: How often a VIP whose removal failed is tried again.
+RELEASE_RETRY_INTERVAL = 1.0
 
 
 class KernelEffects(Protocol):
@@ -68,6 +70,8 @@ class KernelEffects(Protocol):
 
     def held(self, name: str) -> set[str]: ...
 
+    def unreleased(self, name: str) -> set[str]: ...
+
     def link_changed(self, ifname: str) -> None: ...
 
 
@@ -86,12 +90,17 @@ class VipManager:
     """The real :class:`KernelEffects`: netlink, packet sockets and nftables."""
 
     def __init__(self, netlink: Netlink, log: Callable[[str], None],
-                 detail: Callable[[str], None], *, lifetime: float | None) -> None:
+                 detail: Callable[[str], None], *, lifetime: float | None,
+                 error: Callable[[str], None] | None = None) -> None:
         self.netlink = netlink
         self.log = log
         self.detail = detail
+        self.error = error or log
         self.lifetime = lifetime
         self.holdings: dict[str, Holding] = {}
+        #: VIPs whose removal failed, still on the host: (ifindex, vip) -> (instance, tries)
+        self.stuck: dict[tuple[int, str], tuple[str, VirtualIP, int]] = {}
+        self._retry_task: asyncio.Task[None] | None = None
         self.packet_sockets: dict[str, PacketSocket] = {}
         self.vip_filter: VipFilter | None = None
         self._frame_cache: dict[tuple[str, IPAddress], bytes] = {}
@@ -105,13 +114,16 @@ class VipManager:
         if self.lifetime is not None and self._renew_task is None:
             self._renew_task = loop.create_task(self._renew_loop(self.lifetime),
                                                 name="vip-renew")
+        if self._retry_task is None:
+            self._retry_task = loop.create_task(self._retry_loop(), name="vip-release-retry")
 
     async def stop(self) -> None:
-        if self._renew_task is not None:
-            self._renew_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renew_task
-            self._renew_task = None
+        for task in (self._renew_task, self._retry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._renew_task = self._retry_task = None
 
     def close(self) -> None:
         """Take down the accept-mode filter and close the packet sockets."""
@@ -194,6 +206,9 @@ class VipManager:
             except (PyKeepalivedError, OSError) as exc:
                 self.log(f"({name}) accept-mode filter: {exc}")
         h = self.holdings[name] = Holding(active=True)
+        # Wanted again: whatever could not be removed is ours to keep now.
+        for key in [k for k, v in self.stuck.items() if v[0] == name]:
+            del self.stuck[key]
         for vip, ifname in rt.vips():
             try:
                 ifindex = self.add_address(vip, ifname, lifetime=self.lifetime)
@@ -233,12 +248,42 @@ class VipManager:
                 with contextlib.suppress(PyKeepalivedError):
                     installed.append((self.netlink.ifindex(ifname), vip))
         for ifindex, vip in installed:
-            with contextlib.suppress(NetlinkOpError):
+            try:
                 self.netlink.remove_address(ifindex, vip.address,
                                             peer=vip.peer.ip if vip.peer else None)
+            except (PyKeepalivedError, OSError) as exc:
+                # Two nodes may now answer for this address: say so loudly, keep trying.
+                self.error(f"({rt.name}) cannot remove VIP {vip.address} (interface index "
+                           f"{ifindex}): {exc}; retrying every {RELEASE_RETRY_INTERVAL:g}s")
+                self.stuck[(ifindex, str(vip.address))] = (rt.name, vip, 1)
         if not rt.cfg.accept and self.vip_filter is not None:
             with contextlib.suppress(PyKeepalivedError, OSError):
                 self.vip_filter.remove_vips([v.address.ip for v, _ in rt.vips()])
+
+    def unreleased(self, name: str) -> set[str]:
+        """VIPs (``addr/len``) the instance gave up but that could not be removed yet."""
+        return {key[1] for key, (owner, _, _) in self.stuck.items() if owner == name}
+
+    def retry_releases(self) -> None:
+        """Try again to remove every VIP whose removal failed."""
+        for (ifindex, addr), (name, vip, tries) in list(self.stuck.items()):
+            try:
+                self.netlink.remove_address(ifindex, vip.address,
+                                            peer=vip.peer.ip if vip.peer else None)
+            except (PyKeepalivedError, OSError) as exc:
+                self.stuck[(ifindex, addr)] = (name, vip, tries + 1)
+                if tries + 1 in (2, 10) or (tries + 1) % 60 == 0:
+                    self.error(f"({name}) still cannot remove VIP {addr} after {tries + 1} "
+                               f"attempts: {exc}")
+                continue
+            del self.stuck[(ifindex, addr)]
+            self.log(f"({name}) VIP {addr} removed (attempt {tries + 1})")
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_RETRY_INTERVAL)
+            if self.stuck:
+                self.retry_releases()
 
     def static_setup(self, config: KeepalivedConfig) -> None:
         """static_ipaddress / static_routes / static_rules: set once at start-up, permanent."""

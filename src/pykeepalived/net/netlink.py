@@ -98,6 +98,11 @@ class LinkInfo:
     kind: str | None = None
     parent_index: int | None = None
 
+    def default_source(self, family: int) -> IPAddress | None:
+        """keepalived's default advert source on this interface: its primary IPv4 address, or
+        its first IPv6 link-local address; None until it has one."""
+        return self.ipv6_link_local if family == socket.AF_INET6 else self.primary_ipv4
+
 
 @dataclass(frozen=True, slots=True)
 class AddressInfo:

@@ -30,7 +30,7 @@ import socket
 import struct
 from collections.abc import Collection
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 
 from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
@@ -95,31 +95,15 @@ def _sockaddr_in_ifindex(ifname: str) -> int:
         raise VrrpSocketError(f"no interface {ifname!r}") from exc
 
 
-def _interface_addresses(ifname: str, family: int) -> list[IPAddress]:
-    """Addresses of ``ifname`` in the current namespace, primary first (via pyroute2)."""
-    from pyroute2 import IPRoute  # local: only needed when the caller gives no source
+def default_source(ifname: str, family: int, *, netns: str | None = None) -> IPAddress | None:
+    """keepalived's default advert source on ``ifname`` (see ``LinkInfo.default_source``)."""
+    from pykeepalived.net.netlink import InterfaceNotFound, Netlink
 
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=ifname)
-        if not index:
-            return []
-        found: list[IPAddress] = []
-        for msg in ipr.get_addr(index=index[0], family=family):
-            addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-            if addr is None:
-                continue
-            if family == socket.AF_INET and msg["flags"] & 0x01:  # IFA_F_SECONDARY
-                continue
-            found.append(ip_address(addr))
-        return found
-
-
-def default_source(ifname: str, family: int) -> IPAddress | None:
-    """keepalived's default advert source: primary IPv4, or the first IPv6 link-local address."""
-    addrs = _interface_addresses(ifname, family)
-    if family == socket.AF_INET6:
-        addrs = [a for a in addrs if a.is_link_local]
-    return addrs[0] if addrs else None
+    with Netlink(netns) as nl:
+        try:
+            return nl.link(ifname).default_source(family)
+        except InterfaceNotFound:
+            return None
 
 
 def vrrp_filter(
@@ -257,9 +241,10 @@ class VrrpSocket:
             raise ValueError("family must be AF_INET or AF_INET6")
         the_group = group or (VRRP_GROUP_V4 if family == socket.AF_INET else VRRP_GROUP_V6)
 
+        source = src if src is not None else default_source(ifname, family, netns=netns)
+
         def make() -> VrrpSocket:
             ifindex = _sockaddr_in_ifindex(ifname)
-            source = src if src is not None else default_source(ifname, family)
             sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
             try:
                 cls._configure(sock, family, ifname, ifindex, the_group, join_group)

@@ -6,7 +6,8 @@ from ipaddress import ip_address
 
 import pytest
 
-from pykeepalived.core.router import RouterParams, TrackerKind, TrackerSpec, VirtualRouter
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
+from pykeepalived.core.router import RouterParams, VirtualRouter
 
 
 def router(prio: int, *specs: TrackerSpec) -> VirtualRouter:

@@ -21,7 +21,7 @@ import pytest
 import pykeepalived.core.router as router_module
 from pykeepalived.core.actions import Action, State, Transition
 from pykeepalived.core.node import Node
-from pykeepalived.core.router import TrackerKind, TrackerSpec
+from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.core.states import TRANSITIONS, Event, TransitionError, next_state
 from pykeepalived.errors import LocalError
 from pykeepalived.testing.simnet import SimNetwork, SimNode

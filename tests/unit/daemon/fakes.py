@@ -149,6 +149,9 @@ class FakeEffects:
     def held(self, name: str) -> set[str]:
         return self.holding.get(name, set())
 
+    def unreleased(self, name: str) -> set[str]:
+        return set()
+
     def link_changed(self, ifname: str) -> None:
         pass
 

@@ -19,7 +19,8 @@ from typing import TypeVar
 from pykeepalived.config import load_config
 from pykeepalived.config.model import KeepalivedConfig
 from pykeepalived.core.actions import State
-from pykeepalived.core.router import TrackerKind, VirtualRouter
+from pykeepalived.core.priority import TrackerKind
+from pykeepalived.core.router import VirtualRouter
 from pykeepalived.daemon import runtime
 from pykeepalived.daemon.driver import Daemon
 from pykeepalived.daemon.log import EventLog
@@ -72,7 +73,7 @@ def test_translation_resolves_interfaces_sources_and_trackers(tmp_path: Path) ->
     plain = runtime.instance_runtime(config, cfg, vip_if=None, src=IPv4Address("192.0.2.1"),
                                      fast_preempt=True)
     assert (plain.vip_if, plain.vmac) == (IFACE, False)
-    assert runtime.default_source(2, None, None) == IPv4Address("0.0.0.0")
+    assert runtime.unspecified_source(2) == IPv4Address("0.0.0.0")
 
 
 def test_plan_keeps_same_identity_and_replaces_the_rest(tmp_path: Path) -> None:

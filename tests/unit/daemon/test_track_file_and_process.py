@@ -172,16 +172,23 @@ def test_quorum_and_delays_on_a_fake_proc(tmp_path: Path) -> None:
     spec = TrackProcessSpec("web", "web", quorum=2, quorum_max=3, fork_delay=0.2)
 
     async def main() -> None:
-        t = ProcessTracker([spec], lambda n, up: changes.append((n, up)), proc_root=str(root))
+        reported = asyncio.Event()
+
+        def on_change(name: str, up: bool) -> None:
+            changes.append((name, up))
+            reported.set()
+
+        t = ProcessTracker([spec], on_change, proc_root=str(root))
         fake_proc(root, 10, "web", ["web"])
         await t.scan_once()
         assert changes == [("web", False)]  # the initial state is always reported
         fake_proc(root, 11, "web", ["web"])
         fake_proc(root, 12, "web", ["web"], state="Z")  # zombies never count
+        reported.clear()
         await t.scan_once()
         assert t.count("web") == 2
         assert changes == [("web", False)]  # fork_delay still running
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(reported.wait(), 3)  # reported once fork_delay has run out
         assert changes == [("web", False), ("web", True)]
         for pid in (12, 13, 14):
             fake_proc(root, pid, "web", ["web"])
@@ -192,10 +199,10 @@ def test_quorum_and_delays_on_a_fake_proc(tmp_path: Path) -> None:
                 (root / str(pid) / f).unlink()
             (root / str(pid)).rmdir()
         await t.scan_once()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the scenario: partway into fork_delay ...
         (root / "11" / "stat").unlink()
         await t.scan_once()  # back below quorum before fork_delay ran out: never reported
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # ... and past where it would have ended: nothing reported
         assert changes == [("web", False), ("web", True), ("web", False)]
         await t.stop()
 

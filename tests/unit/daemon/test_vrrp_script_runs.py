@@ -27,6 +27,7 @@ from pykeepalived.daemon.scripts import (
     run_command,
     split_command,
 )
+from tests.support import wait_until
 
 T = TypeVar("T")
 
@@ -245,10 +246,8 @@ def test_hung_script_and_its_children_are_killed_at_timeout(tmp_path: Path) -> N
 
     run(main())
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 2
-    while pid_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not pid_alive(child), "the script's own child survived the timeout"
+    wait_until(lambda: not pid_alive(child), 2, step=0.02,
+               what="the script's own child to be gone after the timeout")
     assert rec.lines == ["VRRP_Script(chk) timed_out"]
     assert rec.changes == [("chk", False)]
     assert zombie_children() == []
