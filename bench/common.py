@@ -144,9 +144,10 @@ def iface_packets(pid: int, ifname: str = "eth0") -> tuple[int, int]:
 # ---------------------------------------------------------------------------- daemons
 
 def daemon_pids(d: Daemon, timeout: float = 5.0) -> list[int]:
-    """The daemon's pids, waiting for keepalived's VRRP child pid file to appear."""
+    """The daemon's pids (parent and VRRP child, for both daemons), waiting for the VRRP
+    child's pid file to appear."""
     deadline = time.monotonic() + timeout
-    want = 2 if d.kind == "ka" else 1
+    want = 2
     pids = d.pids()
     while len(pids) < want and time.monotonic() < deadline:
         time.sleep(0.02)

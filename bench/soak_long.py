@@ -85,7 +85,7 @@ def script_runs(total: int) -> int:
         try:
             while runs() < 500:
                 time.sleep(0.05)
-            pid = d.pids()[0]
+            pid = d.vrrp_pid()
             first, fds0 = quiet_reading(pid), fd_targets(pid)
             t = time.monotonic()
             while runs() < total:

@@ -1,9 +1,15 @@
-"""Shared test helpers: the wire vectors captured from real keepalived 2.2.7."""
+"""Shared test helpers: the wire vectors captured from real keepalived 2.2.7.
+
+The real-kernel fixtures (``lab``, ``cluster``) and the skip of ``netns`` tests on machines that
+cannot run them live in :mod:`tests.lab_fixtures`, registered here for every suite.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+pytest_plugins = ["tests.lab_fixtures"]
 
 VECTORS = Path(__file__).parent / "vectors"
 

@@ -31,7 +31,8 @@ The `argparse.Namespace` handed to the daemon has these attributes (keepalived f
   ``control_socket`` str | None, ``state_dir`` str | None, ``metrics_listen`` str | None
   (HOST:PORT), ``no_fast_preempt`` bool, ``control_group`` str | None, ``maintenance_file``
   str | None, ``conflict_script`` str | None, ``conflict_probe_interval`` float | None,
-  ``no_conflict_detection`` bool (see docs/operations.md).
+  ``no_conflict_detection`` bool, ``hang_limit`` float | None (see docs/operations.md and
+  docs/supervision.md).
 """
 
 from __future__ import annotations
@@ -45,16 +46,24 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TextIO
 
+from pykeepalived import __version__
 from pykeepalived.config import LoadResult, load_config
 from pykeepalived.config.dump import dump_config
+from pykeepalived.config.model import KeepalivedConfig
 from pykeepalived.flags import refusals
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 #: keepalived -t exits with this when the configuration has errors (KEEPALIVED_EXIT_CONFIG).
 EXIT_CONFIG = 5
+#: keepalived -t when scripts would run without enable_script_security.
+EXIT_CONFIG_SECURITY = 6
+#: keepalived -e -t when an included configuration file is missing (and 4 when the main one
+#: is), as keepalived 2.2.7 exits.
+EXIT_CONFIG_MISSING_FILE = 6
+EXIT_CONFIG_MISSING_MAIN = 4
 #: A keepalived flag pykeepalived refuses (see pykeepalived.flags).
 EXIT_USAGE = 2
-VERSION = "pykeepalived 0.1.0 (keepalived 2.2.7 compatible)"
+VERSION = f"pykeepalived {__version__} (keepalived 2.2.7 compatible)"
 
 
 def _signals() -> dict[str, int]:
@@ -175,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how often a MASTER probes for its VIPs (default 1)")
     own.add_argument("--no-conflict-detection", dest="no_conflict_detection",
                      action="store_true", help="don't probe for split brain")
+    own.add_argument("--hang-limit", dest="hang_limit", metavar="SECONDS", type=float,
+                     help="a VRRP process whose event loop is silent this long is killed, "
+                     "handed over and respawned (default: 2 advert intervals, at least 1 s)")
     return p
 
 
@@ -189,10 +201,39 @@ def report(result: LoadResult, out: TextIO) -> int:
     return 0
 
 
-def config_test(config_file: str, config_id: str | None, out: TextIO) -> int:
+def config_test(config_file: str, config_id: str | None, out: TextIO,
+                all_config: bool = False) -> int:
+    """keepalived -t: 0 when the daemon would start with everything configured, 5 on errors
+    or a track script keepalived would disable, 6 when scripts would run without
+    enable_script_security (keepalived's KEEPALIVED_EXIT_CONFIG_TEST_SECURITY). With -e
+    (`all_config`), a missing included file exits 6 and a missing main file 4, as keepalived."""
     result = load_config(config_file, config_id=config_id, strict=True,
-                         interfaces=host_interfaces())
-    return report(result, out)
+                         interfaces=host_interfaces(), all_config=all_config)
+    status = report(result, out)
+    if all_config and result.config is None:
+        return EXIT_CONFIG_MISSING_MAIN
+    if all_config and result.missing_files:
+        return EXIT_CONFIG_MISSING_FILE
+    if status or result.config is None:
+        return status
+    return script_security_test(result.config, out)
+
+
+def script_security_test(config: KeepalivedConfig, out: TextIO) -> int:
+    """The script checks the daemon makes at start, reported as keepalived -t reports them."""
+    from pykeepalived.daemon.tracking import Tracking
+
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    tracking = Tracking(config, say, lambda _key, _value: None, check_log=lambda _m: None)
+    tracking.vet()
+    for line in tracking.refused.values():
+        say(line)
+    if tracking.security_warning:
+        say(tracking.security_warning)
+        return EXIT_CONFIG_SECURITY
+    return EXIT_CONFIG if tracking.refused else 0
 
 
 def cmd_check(argv: Sequence[str]) -> int:
@@ -250,8 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.config_test:
         if options.config_test_log:
             with open(options.config_test_log, "a", encoding="utf-8") as log:
-                return config_test(options.config_file, options.config_id, log)
-        return config_test(options.config_file, options.config_id, sys.stderr)
+                return config_test(options.config_file, options.config_id, log,
+                                   all_config=options.all_config)
+        return config_test(options.config_file, options.config_id, sys.stderr,
+                           all_config=options.all_config)
     refused = refusals(options)
     if refused:
         for line in refused:

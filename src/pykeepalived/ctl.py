@@ -90,6 +90,14 @@ def render_status(status: dict[str, Any], out: TextIO) -> None:
     d = status.get("daemon", {})
     print(f"pykeepalived pid {d.get('pid')}, up {_duration(time.time() - d.get('started_at', 0))}"
           f", config {d.get('config_file')}", file=out)
+    sup = d.get("supervisor")
+    if sup:
+        line = f"supervised by pid {sup.get('supervisor_pid')}, respawned {sup.get('respawns')}x"
+        last = sup.get("last_exit")
+        if last:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.get("at", 0)))
+            line += f"; last exit {when}: VRRP process({last.get('pid')}) {last.get('reason')}"
+        print(line, file=out)
     for inst in status.get("instances", []):
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst["since"]))
         print(file=out)

@@ -86,9 +86,25 @@ class DemoNode:
                 stdout=log, stderr=subprocess.STDOUT)
 
     def pid(self) -> int | None:
+        """The supervising parent (-p), which systemd or an operator signals."""
         with contextlib.suppress(OSError, ValueError):
             return int(self.conf.with_suffix(".pid").read_text().strip())
         return None
+
+    def vrrp_pid(self) -> int | None:
+        """The VRRP child (-r), the process that speaks VRRP."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.conf.with_suffix(".vrrp.pid").read_text().strip())
+        return None
+
+    def wait_new_child(self, old: int | None, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.vrrp_pid()
+            if pid is not None and pid != old:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name}: no VRRP child respawned")
 
     def has_vip(self) -> bool:
         return any(str(a.ip) == VIP for a in self.node.addresses())
@@ -155,17 +171,40 @@ def run_demo(keep_logs: bool) -> int:
             if status.returncode == 0:
                 print(status.stdout, end="")
 
-            say("1. kill -9 of the master's daemon (a crash)")
+            say("1. kill -9 of the master's VRRP process (a crash: its -r pid)")
             t = time.monotonic()
-            os.kill(n1.pid() or 0, signal.SIGKILL)
+            child = n1.vrrp_pid()
+            os.kill(child or 0, signal.SIGKILL)
+            gone = n1.watcher.wait_for(VIP, added=False, after=t, timeout=10)
+            if gone is not None:
+                say(f"  -> the supervisor sent its priority-0 advert and removed the dead "
+                    f"process's VIP {1000 * (gone - t):.0f} ms after the kill")
+            skew = skew_time(3, n2.prio, ADVERT_INT)
             timed_takeover(n2, t, "the crash",
+                           f"skew time {skew * 1000:.0f} ms; keepalived waits its down interval, "
+                           f"{mdi2 * 1000:.0f} ms")
+            n1.wait_new_child(child)
+            say("  -> the supervisor respawned the VRRP process; it rejoins and preempts back")
+            wait_holder(nodes, "n1")
+
+            say("2. kill -9 of the whole daemon (parent and child: nothing left to hand over)")
+            t = time.monotonic()
+            for pid in (n1.pid(), n1.vrrp_pid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid or 0, signal.SIGSTOP)
+            for pid in (n1.pid(), n1.vrrp_pid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid or 0, signal.SIGKILL)
+            timed_takeover(n2, t, "the kill",
                            f"Master_Down_Interval {mdi2 * 1000:.0f} ms; keepalived: the same")
             gone = n1.watcher.wait_for(VIP, added=False, after=t, timeout=10)
             if gone is not None:
                 say(f"  -> the dead node's VIP expired by itself after {gone - t:.1f} s "
                     "(crash-safe VIPs; keepalived would keep it)")
-            say("2. the crashed node comes back and preempts")
+            say("   the node is started again and preempts")
             t = time.monotonic()
+            if n1.proc is not None:
+                n1.proc.wait(timeout=5)
             n1.start()
             timed_takeover(n1, t, "the restart")
             wait_holder(nodes, "n1")

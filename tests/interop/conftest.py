@@ -1,67 +1,26 @@
-"""Fixtures for interop tests: a fresh lab per test, real keepalived, logs on failure.
+"""Interop-only fixtures: the ``mixed`` cluster, and every daemon's log attached to the report
+of a failed test, so keepalived's and pykeepalived's view of the failure are both visible.
 
-Skipped unless root with iproute2 and Debian's keepalived installed (``scripts/setup`` installs
-it). When a test fails, every daemon's log is attached to the report, so both keepalived's and
-pykeepalived's view of the failure is visible.
+The lab, the cluster and the skip of these tests where they cannot run (no root, or no
+keepalived: :func:`tests.interop.mixed.interop_unavailable`) come from :mod:`tests.lab_fixtures`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Generator, Iterator
 
 import pytest
 
 from tests.interop.mixed import Mixed
-from tests.netns.lab import Lab, netns_unavailable, sweep_leftovers
-
-
-def keepalived_binary() -> str | None:
-    return shutil.which("keepalived") or (
-        "/usr/sbin/keepalived" if os.access("/usr/sbin/keepalived", os.X_OK) else None
-    )
-
-
-def _can_run() -> str | None:
-    reason = netns_unavailable()
-    if reason is not None:
-        return reason
-    if keepalived_binary() is None:
-        return "keepalived not installed (scripts/setup installs it)"
-    return None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = _can_run()
-    for item in items:
-        if "interop" in item.keywords and reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _sweep_dead_runs() -> None:
-    if _can_run() is None:
-        sweep_leftovers()
+from tests.netns.daemons import Cluster
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    reason = _can_run()
-    if reason:
-        pytest.skip(reason)
-    with Lab() as the_lab:
-        yield the_lab
-
-
-@pytest.fixture
-def mixed(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Mixed]:
-    m = Mixed(lab)
+def mixed(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[Mixed]:
+    """A mixed cluster on the shared ``cluster`` fixture (which stops its daemons)."""
+    m = Mixed(cluster.lab, cluster=cluster)
     request.node.interop_clusters = [m]
-    try:
-        yield m
-    finally:
-        m.stop_all()
+    yield m
 
 
 @pytest.hookimpl(hookwrapper=True)

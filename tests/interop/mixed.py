@@ -11,12 +11,15 @@ imported from pykeepalived's core, so the core is not checked against itself.
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.netns.daemons import Cluster, Daemon
-from tests.netns.lab import Lab
+from tests.netns.lab import Lab, netns_unavailable
 
 VIP4 = "192.0.2.100"
 VIP6 = "2001:db8::100"
@@ -26,6 +29,21 @@ MARGIN = 0.1
 #: takes to fork, run and be reaped on a loaded machine.
 CHECK_INTERVAL = 1.0
 CHECK_SLACK = 0.2
+
+
+def keepalived_binary() -> str | None:
+    return shutil.which("keepalived") or (
+        "/usr/sbin/keepalived" if os.access("/usr/sbin/keepalived", os.X_OK) else None
+    )
+
+
+@functools.cache
+def interop_unavailable() -> str | None:
+    """Why interop tests cannot run here (no lab, or no keepalived), or None when they can."""
+    reason = netns_unavailable()
+    if reason is None and keepalived_binary() is None:
+        reason = "keepalived not installed (scripts/setup installs it)"
+    return reason
 
 
 @dataclass(frozen=True)
@@ -111,33 +129,27 @@ def shared_config(
 class Mixed:
     """A :class:`Cluster` whose nodes n1..nN run the given kinds with one shared config.
 
-    ``tag`` keeps the files of several clusters in one lab apart (``n1-ka.log``).
+    ``tag`` keeps the files of several clusters in one lab apart (``n1-ka.log``); ``cluster``
+    is the one to fill (the ``cluster`` fixture's), a new one with that tag by default.
     """
 
-    def __init__(self, lab: Lab, tag: str = "") -> None:
+    def __init__(self, lab: Lab, tag: str = "", cluster: Cluster | None = None) -> None:
         self.lab = lab
-        self.tag = tag
-        self.cluster = Cluster(lab)
-        self.config_path = lab.tmpdir / f"keepalived{tag}.conf"
+        self.cluster = cluster if cluster is not None else Cluster(lab, tag=tag)
+        self.tag = self.cluster.tag
+        self.config_path = lab.tmpdir / f"keepalived{self.tag}.conf"
 
     def build(self, kinds: tuple[str | None, ...], config_text: str,
               extra: dict[str, list[str]] | None = None) -> Mixed:
         """Node ``n<i>`` runs ``kinds[i-1]`` ("py", "ka", or None for an idle node);
         ``extra`` adds command-line arguments per node."""
         self.config_path.write_text(config_text)
-        tmp = self.lab.tmpdir
         for i, kind in enumerate(kinds, start=1):
             name = f"n{i}"
             node = self.lab.nodes.get(name) or self.lab.add_node(name)
-            if kind is None:
-                continue
-            base = f"{name}{self.tag}"
-            self.cluster.daemons[name] = Daemon(
-                node, kind, self.config_path, tmp / f"{base}.log", tmp / f"{base}.pid",
-                tmp / f"{base}-vrrp.pid",
-                extra=["-i", name, *(extra or {}).get(name, [])])
-            if name not in self.cluster.watchers:
-                self.cluster.watchers[name] = node.watch_addresses()
+            if kind is not None:
+                self.cluster.add(node, self.config_path, kind,
+                                 extra=["-i", name, *(extra or {}).get(name, [])])
         return self
 
     def daemon(self, name: str) -> Daemon:
@@ -176,7 +188,7 @@ class Mixed:
         while time.monotonic() < deadline:
             got = self.holders(vip)
             assert got == expected, f"VIP on {got}, expected {expected}\n{self.logs()}"
-            time.sleep(0.05)
+            time.sleep(0.05)  # the scenario: time passes and nothing may change
 
     def logs(self) -> str:
         return self.cluster.logs()

@@ -29,10 +29,12 @@ from tests.interop.mixed import (
     V3_UNICAST,
     Mixed,
     Variant,
+    interop_unavailable,
     shared_config,
 )
 from tests.interop.pcap import VrrpFrame, vrrp_frames
 from tests.netns.lab import Lab, Node
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -49,7 +51,7 @@ def adverts_of(lab: Lab, variant: Variant, kind: str) -> tuple[Mixed, list[VrrpF
     t = time.monotonic()
     m.start("n1")
     m.wait_added("n1", variant.vip, after=t)
-    time.sleep(2.5 * variant.advert_int)
+    time.sleep(2.5 * variant.advert_int)  # the scenario: a few adverts as MASTER to compare
     m.daemon("n1").signal(signal.SIGTERM)
     proc = m.daemon("n1").proc
     assert proc is not None and proc.wait(timeout=10) == 0, m.logs()
@@ -157,10 +159,12 @@ def run_event_script(m: Mixed, kinds: tuple[str, str]) -> None:
     m.start("n2")
     assert m.wait_single_holder(vip) == "n1", m.logs()
     n2 = lab.nodes["n2"]
+    seen = len(m.daemon("n1").log())
     t = time.monotonic()
     deafen(n2)
     m.wait_added("n2", vip, after=t)
-    time.sleep(3 * variant.advert_int)  # n1 hears a few of n2's lower adverts
+    wait_until(lambda: "with lower priority 100, ours 150" in m.daemon("n1").log()[seen:], 5,
+               what="n1 to hear the deaf n2's lower adverts", context=m.logs)
     t = time.monotonic()
     undeafen(n2)
     m.wait_removed("n2", vip, after=t)
@@ -180,11 +184,9 @@ class EventLogs:
 
 
 @pytest.fixture(scope="module")
-def event_logs() -> EventLogs:
+def event_logs(lab_host: None) -> EventLogs:
     """The event script run twice, implementations swapped; every node's event lines."""
-    from tests.interop.conftest import _can_run
-
-    if (reason := _can_run()) is not None:
+    if (reason := interop_unavailable()) is not None:
         pytest.skip(reason)
     result = EventLogs({}, [])
     for kinds in (("py", "ka"), ("ka", "py")):

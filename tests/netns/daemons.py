@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.netns.lab import AddressWatcher, Lab, Node
+from tests.support import wait_until
 
 PYKEEPALIVED = [sys.executable, "-m", "pykeepalived"]
 
@@ -59,15 +59,21 @@ class Daemon:
                 out.append(int(path.read_text().strip()))
         return sorted(set(out))
 
+    def vrrp_pid(self) -> int:
+        """The process that speaks VRRP (the -r file): keepalived's VRRP child, and
+        pykeepalived's (its parent only supervises). CPU, memory and fds are measured here."""
+        return int(self.vrrp_pid_file.read_text().strip())
+
     def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pids() and "Entering" in self.log():
-                return
+        """Until the daemon wrote its pid files and entered a first state."""
+
+        def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} on {self.node.name} exited:\n{self.log()}")
-            time.sleep(0.02)
-        raise RuntimeError(f"{self.kind} on {self.node.name} not ready:\n{self.log()}")
+            return bool(self.pids()) and "Entering" in self.log()
+
+        wait_until(ready, timeout, what=f"{self.kind} on {self.node.name} to be ready",
+                   step=0.02, context=self.log)
 
     def kill9(self) -> None:
         # Freeze every process first, then kill: keepalived's VRRP child must not see its
@@ -106,17 +112,33 @@ class Daemon:
 
 @dataclass
 class Cluster:
+    """Daemons on a lab's nodes, each with its own files in the lab's directory, and an address
+    watcher per node (the ``cluster`` fixture of tests/lab_fixtures.py gives each test one).
+
+    ``tag`` keeps the files of several clusters in one lab apart (``n1-ka.log``); ``extra`` is
+    added to the command line of every pykeepalived daemon of the cluster.
+    """
+
     lab: Lab
+    tag: str = ""
+    extra: list[str] = field(default_factory=list)
     daemons: dict[str, Daemon] = field(default_factory=dict)
     watchers: dict[str, AddressWatcher] = field(default_factory=dict)
 
-    def add(self, node: Node, config_text: str, kind: str = "py",
+    def add(self, node: Node, config_text: str | Path, kind: str = "py",
             extra: list[str] | None = None) -> Daemon:
+        """A daemon on ``node`` (not started). ``config_text`` is written to the node's own
+        config file; a Path is a config file several nodes share (``-i`` picks their lines)."""
         tmp = self.lab.tmpdir
-        cfg = tmp / f"{node.name}.conf"
-        cfg.write_text(config_text)
-        d = Daemon(node, kind, cfg, tmp / f"{node.name}.log", tmp / f"{node.name}.pid",
-                   tmp / f"{node.name}-vrrp.pid", extra=list(extra or []))
+        base = f"{node.name}{self.tag}"
+        if isinstance(config_text, Path):
+            cfg = config_text
+        else:
+            cfg = tmp / f"{base}.conf"
+            cfg.write_text(config_text)
+        args = [*(self.extra if kind == "py" else []), *(extra or [])]
+        d = Daemon(node, kind, cfg, tmp / f"{base}.log", tmp / f"{base}.pid",
+                   tmp / f"{base}-vrrp.pid", extra=args)
         self.daemons[node.name] = d
         if node.name not in self.watchers:
             self.watchers[node.name] = node.watch_addresses()
@@ -137,18 +159,16 @@ class Cluster:
         return out
 
     def wait_single_holder(self, vip: str, timeout: float = 10.0, ifname: str = "eth0") -> str:
-        deadline = time.monotonic() + timeout
-        last: list[str] = []
-        while time.monotonic() < deadline:
-            last = self.holders(vip, ifname)
-            if len(last) == 1:
-                # and stays single for a moment (no flap in progress)
-                time.sleep(0.3)
-                again = self.holders(vip, ifname)
-                if again == last:
-                    return last[0]
-            time.sleep(0.05)
-        raise AssertionError(f"VIP {vip} held by {last}, expected exactly one\n{self.logs()}")
+        """The one node holding ``vip``, once exactly one has held it for 0.3 s (no flap in
+        progress)."""
+
+        def single() -> str:
+            holders = self.holders(vip, ifname)
+            return holders[0] if len(holders) == 1 else ""
+
+        return wait_until(single, timeout, what=f"exactly one holder of VIP {vip}",
+                          stable_for=0.3,
+                          context=lambda: f"held by {self.holders(vip, ifname)}\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(f"===== {d.kind} on {n}:\n{d.log()[-6000:]}"

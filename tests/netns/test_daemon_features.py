@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pykeepalived.net.nft import nft
 from tests.netns.daemons import Cluster, config
-from tests.netns.lab import Lab
+from tests.support import wait_until
 
 pytestmark = pytest.mark.netns
 
 VIP = "192.0.2.100"
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
-
-
-def wait_until(pred: object, timeout: float = 10.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(step)
-    return False
 
 
 def script_config(prio: int, okfile: Path, *, nopreempt: bool = False) -> str:
@@ -68,7 +49,7 @@ def test_failing_vrrp_script_moves_vip_and_recovery_moves_it_back_unless_nopreem
     cluster.daemons["n1"].start().wait_ready()
     assert cluster.wait_single_holder(VIP) == "n1", cluster.logs()
     cluster.daemons["n2"].start().wait_ready()
-    time.sleep(0.5)
+    time.sleep(0.5)  # the scenario: longer than n2's down interval, and n1 keeps the VIP
     assert cluster.wait_single_holder(VIP) == "n1", cluster.logs()
     t = time.monotonic()
     (tmp / "n1.ok").unlink()  # haproxy "dies" on the master
@@ -86,7 +67,7 @@ def test_failing_vrrp_script_moves_vip_and_recovery_moves_it_back_unless_nopreem
     t2 = time.monotonic()
     (tmp / "n1.ok").write_text("")
     if nopreempt:
-        time.sleep(3)
+        time.sleep(3)  # the scenario: n1 is healthy again, and for 3 s n2 keeps the VIP
         assert cluster.holders(VIP) == ["n2"], cluster.logs()
     else:
         back = cluster.watchers["n1"].wait_for(VIP, after=t2, timeout=6)
@@ -108,14 +89,16 @@ def test_notify_scripts_get_keepalived_arguments(cluster: Cluster) -> None:
         f"    notify {script}\n"
         f'    notify_master "/bin/sh -c \'echo master >> {master_marker}\'"\n')))
     cluster.start_all()
-    assert wait_until(lambda: record.exists() and "MASTER" in record.read_text(), 5)
+    wait_until(lambda: record.exists() and "MASTER" in record.read_text(), 5,
+               what="the notify script to record MASTER", context=cluster.logs)
     lines = record.read_text().splitlines()
     assert any(line.endswith("INSTANCE VI_$weird;name BACKUP 150") for line in lines), lines
     assert any(line.endswith("INSTANCE VI_$weird;name MASTER 150") for line in lines), lines
-    assert wait_until(lambda: master_marker.exists(), 5)
+    wait_until(master_marker.exists, 5, what="notify_master to run", context=cluster.logs)
     assert master_marker.read_text().strip() == "master"
     cluster.daemons["n1"].stop()
-    assert wait_until(lambda: "STOP" in record.read_text(), 5), record.read_text()
+    wait_until(lambda: "STOP" in record.read_text(), 5, what="the notify script to record STOP",
+               context=record.read_text)
     assert record.read_text().splitlines()[-1].endswith("INSTANCE VI_$weird;name STOP 150")
 
 
@@ -125,9 +108,12 @@ def test_gratuitous_arps_are_seen_on_the_bridge_after_takeover(cluster: Cluster)
     cap = cluster.lab.capture("arp").start()
     cluster.start_all()
     assert cluster.wait_single_holder(VIP) == "n1"
+    d2, seen = cluster.daemons["n2"], len(cluster.daemons["n2"].log())
     cluster.daemons["n1"].kill9()
     assert cluster.watchers["n2"].wait_for(VIP, timeout=5) is not None
-    time.sleep(0.3)
+    garp = f"Sending gratuitous ARP on eth0 for {VIP}"  # logged as each one is sent
+    wait_until(lambda: d2.log()[seen:].count(garp) >= 5, 5,
+               what="n2 to send its gratuitous ARPs", context=cluster.logs)
     cap.stop()
     rows = cap.fields(["eth.src", "arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4",
                        "arp.dst.hw_mac"])
@@ -172,7 +158,7 @@ def test_use_vmac_puts_the_vip_on_a_virtual_mac_interface(cluster: Cluster) -> N
     with cluster.daemons["n1"].node.netlink() as nl:
         info = nl.link("vrrp.51")
     assert info.mac == bytes.fromhex("00005e000133")
-    time.sleep(0.5)
+    time.sleep(0.5)  # the scenario: half a second of the master's adverts on the wire
     cap.stop()
     # keepalived sends the adverts out of the VMAC: switches learn the virtual MAC from them
     rows = cap.fields(["eth.src", "ip.src", "vrrp.prio"])
@@ -197,7 +183,7 @@ def test_sighup_reload(cluster: Cluster) -> None:
     # 1. unchanged config: no flap
     t = time.monotonic()
     d1.signal(signal.SIGHUP)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the scenario: a second after the reload, and the VIP never went away
     assert cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=0.1) is None
     assert cluster.holders(VIP) == ["n1"]
     assert d1.log().count("Entering MASTER STATE") == 1
@@ -205,8 +191,9 @@ def test_sighup_reload(cluster: Cluster) -> None:
     good = d1.config.read_text()
     d1.config.write_text(good + "\nvrrp_instance {\n")
     d1.signal(signal.SIGHUP)
-    assert wait_until(lambda: "keeping the running configuration" in d1.log(), 5), d1.log()
-    time.sleep(0.5)
+    wait_until(lambda: "keeping the running configuration" in d1.log(), 5,
+               what="n1 to refuse the broken config", context=d1.log)
+    time.sleep(0.5)  # the scenario: half a second later nothing has changed
     assert cluster.holders(VIP) == ["n1"] and d1.alive()
     # 3. a lower priority moves the VIP to where the new priorities say
     d1.config.write_text(good.replace("priority 150", "priority 90"))

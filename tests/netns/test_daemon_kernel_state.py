@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from pykeepalived.net.netlink import Netlink
 from pykeepalived.net.nft import nft
 from tests.netns.daemons import Cluster, config
-from tests.netns.lab import Lab, Node
+from tests.netns.lab import Node
+from tests.support import wait_until
 
 pytestmark = pytest.mark.netns
 
 VIP = "192.0.2.100"
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
 
 
 def routes_to(node: Node, prefix: str, table: int = 254) -> list[dict[str, object]]:
@@ -37,15 +28,6 @@ def routes_to(node: Node, prefix: str, table: int = 254) -> list[dict[str, objec
 def rule_tables(node: Node) -> set[int]:
     with Netlink(node.ns) as nl:
         return {int(r.get("table") or 0) for r in nl.rules()}
-
-
-def wait_until(pred: object, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_virtual_routes_and_rules_follow_the_master(cluster: Cluster) -> None:
@@ -61,13 +43,15 @@ def test_virtual_routes_and_rules_follow_the_master(cluster: Cluster) -> None:
     cluster.start_all()
     assert cluster.wait_single_holder(VIP) == "n1"
     n1, n2 = cluster.daemons["n1"].node, cluster.daemons["n2"].node
-    assert wait_until(lambda: routes_to(n1, "198.51.100.0/24")), cluster.logs()
+    wait_until(lambda: routes_to(n1, "198.51.100.0/24"), 5, what="n1's virtual route",
+               context=cluster.logs)
     assert routes_to(n1, "198.51.100.64/26", table=100)
     assert 100 in rule_tables(n1)
     assert not routes_to(n2, "198.51.100.0/24") and 100 not in rule_tables(n2)
     cluster.daemons["n1"].stop()
     assert cluster.wait_single_holder(VIP) == "n2"
-    assert wait_until(lambda: routes_to(n2, "198.51.100.0/24"))
+    wait_until(lambda: routes_to(n2, "198.51.100.0/24"), 5, what="n2's virtual route",
+               context=cluster.logs)
     assert 100 in rule_tables(n2)
     # the stopped master took its routes and rules with it
     assert not routes_to(n1, "198.51.100.0/24") and 100 not in rule_tables(n1)
@@ -137,13 +121,15 @@ def test_interface_missing_at_start_keeps_fault_until_it_appears(cluster: Cluste
     text = config(150).replace("interface eth0", "interface eth1").replace("dev eth0", "dev eth1")
     d = cluster.add(n1, text)
     d.start()
-    assert wait_until(lambda: "Entering FAULT STATE" in d.log(), 10), d.log()
+    wait_until(lambda: "Entering FAULT STATE" in d.log(), 10, what="FAULT without eth1",
+               context=d.log)
     assert d.alive()
     n1.exec(["ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"], check=True)
     n1.exec(["ip", "addr", "add", "198.51.100.1/24", "dev", "eth1"], check=True)
     n1.exec(["ip", "link", "set", "eth1p", "up"], check=True)
     n1.exec(["ip", "link", "set", "eth1", "up"], check=True)
-    assert wait_until(lambda: VIP in {str(a.ip) for a in n1.addresses("eth1")}, 10), d.log()
+    wait_until(lambda: VIP in {str(a.ip) for a in n1.addresses("eth1")}, 10,
+               what="the VIP on the new eth1", context=d.log)
     assert "Entering MASTER STATE" in d.log()
     d.signal(signal.SIGTERM)
 
@@ -175,18 +161,20 @@ def test_usr1_usr2_dumps_in_keepalived_layout_and_no_symlink_following(
         assert cluster.wait_single_holder(VIP) == "n1"
         d.signal(signal.SIGUSR1)
         d.signal(signal.SIGUSR2)
-        assert wait_until(lambda: data.exists() and "Virtual IP" in data.read_text())
+        wait_until(lambda: data.exists() and "Virtual IP" in data.read_text(), 5,
+                   what="the SIGUSR1 data dump", context=d.log)
         text = data.read_text()
         for line in (" VRRP Instance = VI_1", "   State = MASTER", "   Virtual Router ID = 51",
                      "   Priority = 150", "   Advert interval = 100 milli-sec",
                      "     192.0.2.100/24 dev eth0 scope global set"):
             assert line in text.splitlines(), text
-        time.sleep(0.3)
+        wait_until(lambda: "Unable to open /tmp/keepalived.stats" in d.log(), 5,
+                   what="the SIGUSR2 dump to refuse the symlink", context=d.log)
         assert victim.read_text() == "precious\n"  # the symlink was not followed
-        assert wait_until(lambda: "Unable to open /tmp/keepalived.stats" in d.log())
         stats.unlink()
         d.signal(signal.SIGUSR2)
-        assert wait_until(lambda: stats.exists() and "Priority Zero:" in stats.read_text())
+        wait_until(lambda: stats.exists() and "Priority Zero:" in stats.read_text(), 5,
+                   what="the SIGUSR2 stats dump", context=d.log)
         assert "VRRP Instance: VI_1" in stats.read_text()
         assert os.stat(stats).st_mode & 0o777 == 0o644
     finally:
@@ -202,7 +190,7 @@ def test_master_renews_vip_lifetime_and_restores_a_removed_vip(cluster: Cluster)
     cluster.start_all()
     assert cluster.wait_single_holder(VIP) == "n1"
     t = time.monotonic()
-    time.sleep(DEFAULT_VIP_LIFETIME * 2)
+    time.sleep(DEFAULT_VIP_LIFETIME * 2)  # the scenario: two lifetimes pass
     # held continuously: no removal event in two lifetimes
     assert cluster.watchers["n1"].wait_for(VIP, added=False, after=t, timeout=0.1) is None
     with Netlink(n1.ns) as nl:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.netns.daemons import Cluster, config
-from tests.netns.lab import Lab
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
 
 
 def test_unsafe_scripts_are_refused_and_never_run(cluster: Cluster) -> None:
@@ -45,7 +34,7 @@ vrrp_script chk {{
     d = cluster.add(cluster.lab.add_node("n1"), text)
     cluster.start_all()
     assert cluster.wait_single_holder("192.0.2.100") == "n1"
-    time.sleep(2.0)
+    time.sleep(2.0)  # the scenario: two check intervals, and the script never ran
     log = d.log()
     assert f"Unsafe permissions found for script '{unsafe_dir / 'chk.sh'}'" in log, log
     assert not ran.exists(), ran.read_text()

@@ -7,12 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.netns.daemons import config
 from tests.netns.lab import Lab
+from tests.support import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -33,20 +33,20 @@ def test_sd_notify_ready_status_and_stopping(lab: Lab) -> None:
                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     messages: list[str] = []
 
-    def collect(until: str, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                messages.append(sock.recv(4096).decode())
-            if any(until in m for m in messages):
-                return True
-        return False
+    def heard(text: str) -> bool:
+        with contextlib.suppress(TimeoutError):  # the socket's 0.2 s timeout paces the polls
+            messages.append(sock.recv(4096).decode())
+        return any(text in m for m in messages)
+
+    def collect(until: str) -> None:
+        wait_until(lambda: heard(until), 10, what=f"sd_notify {until}", step=0,
+                   context=lambda: f"messages {messages}")
 
     try:
-        assert collect("READY=1"), messages
-        assert collect("STATUS=VI_1 MASTER prio 150"), messages
+        collect("READY=1")
+        collect("STATUS=VI_1 MASTER prio 150")
         proc.terminate()
-        assert collect("STOPPING=1"), messages
+        collect("STOPPING=1")
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:

@@ -50,12 +50,13 @@ def test_vip_with_lifetime_expires_unless_renewed(lab: Lab) -> None:
         info = next(a for a in nl.addresses(idx) if a.interface == VIP)
         assert info.valid_lft is not None and info.valid_lft <= 2
         # Keep .101 alive past its first deadline; the other two expire on their own.
-        time.sleep(1.2)
+        time.sleep(1.2)  # the scenario: well into the lifetime, then renew
         nl.renew_address(idx, IPv4Interface("192.0.2.101/24"), 3)
         gone = watcher.wait_for("192.0.2.100", added=False, timeout=3)
         gone6 = watcher.wait_for("2001:db8::100", added=False, timeout=3)
         assert gone is not None and 1.5 <= gone - start <= 3.5
         assert gone6 is not None and gone6 - start <= 3.5
+        # the scenario: past .101's first deadline (2 s), before its renewed one
         time.sleep(max(0.0, start + 2.6 - time.monotonic()))
         assert nl.has_address(idx, IPv4Interface("192.0.2.101/24"))
         assert not nl.has_address(idx, VIP)

@@ -13,6 +13,7 @@ from pykeepalived.net.netlink import Netlink
 from pykeepalived.net.nft import VipFilter, nft
 from pykeepalived.net.packet_socket import NeighborListener, PacketSocket
 from pykeepalived.net.vrrp_socket import VrrpSocket
+from tests.support import wait_until
 
 from .lab import Lab
 
@@ -47,16 +48,12 @@ def test_block_vrrp_partitions_only_vrrp(lab: Lab) -> None:
             VrrpSocket.open(socket.AF_INET, "eth0", netns=n2.ns) as rx:
         lab.block_vrrp(n2)
         tx.send(advert)
-        time.sleep(0.2)
+        time.sleep(0.2)  # the scenario: time for the advert to arrive, were it not blocked
         assert rx.recv_batch() == []
         assert n1.ping("192.0.2.2")  # ICMP and ARP still pass
         lab.unblock_vrrp(n2)
         tx.send(advert)
-        deadline = time.monotonic() + 2
-        got = []
-        while not got and time.monotonic() < deadline:
-            got = rx.recv_batch()
-            time.sleep(0.01)
+        got = wait_until(rx.recv_batch, 2, what="the advert once unblocked", step=0.01)
         assert [r.payload for r in got] == [advert]
 
 
@@ -81,12 +78,9 @@ def test_gratuitous_arp_and_unsolicited_na_on_the_wire(lab: Lab) -> None:
                    "icmpv6.checksum.status": "1"}]
 
 
-def _wait_heard(listener: NeighborListener, want: int = 1, timeout: float = 2.0) -> list:
-    heard: list = []
-    deadline = time.monotonic() + timeout
-    while len(heard) < want and time.monotonic() < deadline:
-        heard += listener.recv_batch()
-        time.sleep(0.01)
+def _wait_heard(listener: NeighborListener, timeout: float = 2.0) -> list:
+    """What the listener hears, once it hears anything."""
+    heard: list = wait_until(listener.recv_batch, timeout, what="a neighbour frame", step=0.01)
     return heard
 
 

@@ -24,7 +24,8 @@ from pykeepalived.core.router import skew_time
 from pykeepalived.net.netns import run_in_netns
 from pykeepalived.net.nft import nft
 from tests.netns.daemons import Cluster, config
-from tests.netns.lab import Lab, Node
+from tests.netns.lab import Node
+from tests.support import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -42,15 +43,6 @@ def ops_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
 
 
 def sock_of(ops_dir: Path, name: str) -> str:
@@ -80,17 +72,6 @@ def status(ops_dir: Path, name: str) -> dict[str, Any]:
 def instance(ops_dir: Path, name: str) -> dict[str, Any]:
     inst: dict[str, Any] = status(ops_dir, name)["instances"][0]
     return inst
-
-
-def wait_until(check: Any, timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
 
 
 def add_nodes(cluster: Cluster, ops_dir: Path, prios: tuple[int, ...], *, extra: str = "",
@@ -144,7 +125,7 @@ def test_status_names_the_master_on_every_node_through_failover(
     s1, s2 = instance(ops_dir, "n1"), instance(ops_dir, "n2")
     assert s1["state"] == "MASTER" and s1["master"]["self"]
     assert s1["vips"] == [{"address": f"{VIP}/24", "interface": "eth0", "present": True,
-                           "excluded": False}]
+                           "excluded": False, "removal_failing": False}]
     assert s2["state"] == "BACKUP" and s2["master"]["priority"] == 150
     assert s2["vips"][0]["present"] is False
     assert s2["priority"] == {"configured": 100, "effective": 100, "reasons": [],
@@ -155,8 +136,8 @@ def test_status_names_the_master_on_every_node_through_failover(
     assert text.returncode == 0
     assert "VI_1  BACKUP since" in text.stdout and "192.0.2.1 priority 150" in text.stdout
     before = scrape(n3, 9650)
-    assert before['pykeepalived_vrrp_state{instance="VI_1"}'] == 1
-    assert before['pykeepalived_vrrp_priority{instance="VI_1"}'] == 120
+    assert before['pykeepalived_vrrp_state{iname="VI_1",intf="eth0",vrid="51"}'] == 1
+    assert before['pykeepalived_vrrp_priority{iname="VI_1",intf="eth0",vrid="51"}'] == 120
 
     cluster.daemons["n1"].kill9()
     wait_until(lambda: masters(("n2", "n3"), "192.0.2.3"), what="n3 as master")
@@ -166,16 +147,16 @@ def test_status_names_the_master_on_every_node_through_failover(
     assert down.returncode == 3
     assert "not running" in down.stderr and down.stdout == ""
     after = scrape(n3, 9650)
-    assert after['pykeepalived_vrrp_state{instance="VI_1"}'] == 2
-    assert after['pykeepalived_vrrp_transitions_total{instance="VI_1"}'] \
-        == before['pykeepalived_vrrp_transitions_total{instance="VI_1"}'] + 1
-    assert after['pykeepalived_vrrp_adverts_sent_total{instance="VI_1"}'] > 0
+    assert after['pykeepalived_vrrp_state{iname="VI_1",intf="eth0",vrid="51"}'] == 2
+    assert after['pykeepalived_vrrp_transitions_total{iname="VI_1",intf="eth0",vrid="51"}'] \
+        == before['pykeepalived_vrrp_transitions_total{iname="VI_1",intf="eth0",vrid="51"}'] + 1
+    assert after['pykeepalived_vrrp_adverts_sent_total{iname="VI_1",intf="eth0",vrid="51"}'] > 0
 
     # The restarted n1 (its stale socket file left by the SIGKILL) preempts back.
     cluster.daemons["n1"].start().wait_ready()
     wait_until(lambda: masters(("n1", "n2", "n3"), "192.0.2.1"), what="n1 master again")
     assert instance(ops_dir, "n3")["state"] == "BACKUP"
-    assert scrape(n3, 9650)['pykeepalived_vrrp_state{instance="VI_1"}'] == 1
+    assert scrape(n3, 9650)['pykeepalived_vrrp_state{iname="VI_1",intf="eth0",vrid="51"}'] == 1
 
 
 def test_maintenance_hands_over_without_gap_and_survives_restart(
@@ -183,7 +164,8 @@ def test_maintenance_hands_over_without_gap_and_survives_restart(
 ) -> None:
     add_nodes(cluster, ops_dir, (150, 100))
     assert cluster.wait_single_holder(VIP) == "n1"
-    wait_until(lambda: instance(ops_dir, "n2")["master"]["address"] == "192.0.2.1")
+    wait_until(lambda: instance(ops_dir, "n2")["master"]["address"] == "192.0.2.1",
+               what="n2 to follow n1 as master")
     t = time.monotonic()
     proc = ctl(ops_dir, "n1", "maintenance", "on", "--wait", "5")
     assert proc.returncode == 0, proc.stderr + cluster.logs()
@@ -205,7 +187,7 @@ def test_maintenance_hands_over_without_gap_and_survives_restart(
     d1 = cluster.daemons["n1"]
     d1.stop()
     d1.start().wait_ready()
-    time.sleep(1.0)  # well beyond n1's down interval: it would have preempted by now
+    time.sleep(1.0)  # the scenario: well beyond n1's down interval, it would have preempted
     assert cluster.holders(VIP) == ["n2"], cluster.logs()
     s1 = instance(ops_dir, "n1")
     assert s1["state"] == "BACKUP" and s1["maintenance"] and s1["priority"]["effective"] == 1
@@ -266,9 +248,13 @@ def test_split_brain_is_reported_on_both_masters_and_garps_follow_the_survivor(
         t = time.monotonic()
         lab.unblock_vrrp(n2)
         assert cluster.wait_single_holder(VIP) == "n1"
-        wait_until(lambda: "(VI_1) CONFLICT cleared" in cluster.daemons["n1"].log(),
-                   timeout=5, what="conflict cleared")
-        time.sleep(0.2)
+        log1 = cluster.daemons["n1"].log
+        wait_until(lambda: "(VI_1) CONFLICT cleared" in log1(), timeout=5,
+                   what="conflict cleared")
+        # then n1, still MASTER, announces the VIP again (each frame logged as it is sent)
+        wait_until(lambda: f"Sending gratuitous ARP on eth0 for {VIP}" in
+                   log1().split("(VI_1) CONFLICT cleared", 1)[1], timeout=5,
+                   what="n1 to announce the VIP again", context=cluster.logs)
     garps = cap.fields(["eth.src", "arp.src.proto_ipv4", "arp.dst.proto_ipv4"],
                        f"arp.src.proto_ipv4 == {VIP} && arp.dst.proto_ipv4 == {VIP}")
     assert garps, cluster.logs()
@@ -289,7 +275,8 @@ def test_one_way_vrrp_loss_is_reported_as_another_master_at_equal_priority(
         d = cluster.add(node, config(100, advert_int=ADVERT_INT),
                         extra=ops_args(ops_dir, node.name))
         d.start().wait_ready()
-        wait_until(lambda node=node: node.name in cluster.holders(VIP), what=node.name)
+        wait_until(lambda node=node: node.name in cluster.holders(VIP),
+                   what=f"{node.name} to hold the VIP")
     line = "(VI_1) CONFLICT: another MASTER 192.0.2.1 advertises our VRID with priority 100 " \
            "(ours 100)"
     wait_until(lambda: line in cluster.daemons["n2"].log(), timeout=6, what="advert conflict")

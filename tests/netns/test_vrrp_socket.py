@@ -9,6 +9,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from pykeepalived.net.vrrp_socket import Received, VrrpSocket
+from tests.support import wait_until
 
 from .lab import Lab
 
@@ -19,13 +20,22 @@ V3_ADVERT = bytes.fromhex("31339601000ad3cbc0000264")
 
 
 def wait_recv(sock: VrrpSocket, count: int = 1, timeout: float = 3.0) -> list[Received]:
+    """What ``sock`` received, once ``count`` datagrams have arrived."""
     got: list[Received] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        got += sock.recv_batch(16)
-        if len(got) < count:
-            time.sleep(0.01)
+
+    def enough() -> bool:
+        got.extend(sock.recv_batch(16))
+        return len(got) >= count
+
+    wait_until(enough, timeout, what=f"{count} datagram(s)", step=0.01,
+               context=lambda: f"received {got}")
     return got
+
+
+def recv_within(sock: VrrpSocket, seconds: float) -> list[Received]:
+    """What ``sock`` receives within ``seconds``: the window for datagrams that must not come."""
+    time.sleep(seconds)  # the scenario: time for anything the filter let through to arrive
+    return sock.recv_batch(16)
 
 
 def test_ipv4_multicast_advert_arrives_with_ttl_255_and_keepalived_header(lab: Lab) -> None:
@@ -119,7 +129,7 @@ def test_ttl_1_is_visible_and_filter_drops_it(lab: Lab) -> None:
         bad_version = bytes([0x11]) + V3_ADVERT[1:]
         assert good.send(bad_version)
         assert good.send(V3_ADVERT)
-        got = wait_recv(rx, count=2, timeout=1.0)
+        got = wait_recv(rx) + recv_within(rx, 1.0)
         # Only the well-formed TTL-255 v3 advert passes the kernel filter.
         assert [(r.src, r.ttl, r.payload) for r in got] == [
             (IPv4Address("192.0.2.1"), 255, V3_ADVERT)
@@ -134,7 +144,7 @@ def test_ipv6_filter_passes_good_adverts_and_drops_bad_versions(lab: Lab) -> Non
         rx.attach_filter()
         assert tx.send(b"\x41" + good[1:])
         assert tx.send(good)
-        got = wait_recv(rx, count=2, timeout=1.0)
+        got = wait_recv(rx) + recv_within(rx, 1.0)
     assert [r.payload for r in got] == [good]
 
 

@@ -144,7 +144,7 @@ def main() -> int:
             if elapsed >= seconds:
                 break
             if burst and (elapsed % (burst[0] + burst[1])) >= burst[0]:
-                time.sleep(0.002)
+                time.sleep(0.002)  # the scenario: the quiet part of a burst cycle
                 next_tick = time.monotonic()
                 continue
             credit += pps * tick
@@ -156,7 +156,7 @@ def main() -> int:
             next_tick += tick
             delay = next_tick - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(delay)  # the scenario: pacing packets to the requested rate
         print(json.dumps({"mode": mode, "sent": sent, "seconds": round(time.monotonic() - start,
                                                                         3)}), flush=True)
     sock.close()

@@ -31,6 +31,7 @@ from pathlib import Path
 from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME
 from tests.netns.daemons import Cluster, Daemon, Resources, config, crash, resources
 from tests.netns.lab import Lab
+from tests.support import wait_until
 
 VIP = "192.0.2.100"
 PRIOS = {"n1": 150, "n2": 120, "n3": 100}
@@ -87,8 +88,7 @@ class Chaos:
         self.log.append(f"{time.monotonic():.3f} {text}")
 
     def fail(self, text: str) -> None:
-        raise InvariantBroken(f"{text}\nfault log:\n" + "\n".join(self.log[-30:]) + "\n"
-                              + self.cluster.logs())
+        raise InvariantBroken(f"{text}\n{self.context()}")
 
     def check(self) -> None:
         now = time.monotonic()
@@ -106,6 +106,8 @@ class Chaos:
                 self.fail(f"stopped daemon's node {name} holds the VIP")
 
     def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass (the scenario: a fault lasting that long), checking the
+        invariants all along."""
         end = time.monotonic() + seconds
         while True:
             self.check()
@@ -114,24 +116,22 @@ class Chaos:
                 return
             time.sleep(min(0.05, left))
 
+    def context(self) -> str:
+        return "fault log:\n" + "\n".join(self.log[-30:]) + "\n" + self.cluster.logs()
+
     def settle(self) -> float:
         """Wait until n1 alone holds the VIP (stable for 0.3 s); the time it took."""
         t = time.monotonic()
-        stable_since: float | None = None
-        while time.monotonic() - t < SETTLE:
+
+        def n1_alone() -> bool:
             self.check()
-            holders = self.cluster.holders(VIP)
-            if holders == ["n1"]:
-                stable_since = stable_since or time.monotonic()
-                if time.monotonic() - stable_since >= 0.3:
-                    took = stable_since - t
-                    self.settle_times.append(took)
-                    return took
-            else:
-                stable_since = None
-            time.sleep(0.05)
-        self.fail(f"not settled within {SETTLE}s: VIP held by {self.cluster.holders(VIP)}")
-        raise AssertionError  # unreachable
+            return self.cluster.holders(VIP) == ["n1"]
+
+        wait_until(n1_alone, SETTLE, what="n1 alone to hold the VIP", stable_for=0.3,
+                   context=lambda: f"held by {self.cluster.holders(VIP)}\n{self.context()}")
+        took = time.monotonic() - t - 0.3  # until it held, without the 0.3 s of holding
+        self.settle_times.append(took)
+        return took
 
     # ------------------------------------------------------------------ faults
 
@@ -140,13 +140,14 @@ class Chaos:
         for path in (d.pid_file, d.vrrp_pid_file):
             path.unlink(missing_ok=True)
         d.start()
-        deadline = time.monotonic() + 10
-        while not d.pids():
+
+        def pid_file_written() -> bool:
             if not d.alive():
                 self.fail(f"{name} did not restart")
-            if time.monotonic() > deadline:
-                self.fail(f"{name} wrote no pid file after restart")
-            time.sleep(0.02)
+            return bool(d.pids())
+
+        wait_until(pid_file_written, 10, what=f"{name} to write its pid file after restart",
+                   step=0.02, context=self.context)
         self.killed_at.pop(name, None)
         self.stopped.discard(name)
 
@@ -228,11 +229,11 @@ class Chaos:
     def resources(self, name: str = "n3", samples: int = 20) -> Resources:
         """The reading with the fewest fds over about a second: a health check running at the
         moment of a reading holds its pipes open, which is not a leak."""
-        pid = self.d(name).pids()[0]
+        pid = self.d(name).vrrp_pid()
         readings = []
         for _ in range(samples):
             readings.append(resources(pid))
-            self.sleep(0.05)
+            self.sleep(0.05)  # readings spread over the second
         return min(readings, key=lambda r: (r.fds, r.children))
 
     def close(self) -> None:

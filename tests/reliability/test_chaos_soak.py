@@ -29,17 +29,16 @@ def test_chaos_soak(lab: Lab) -> None:
         for fault in ("block_vrrp", "link_flap", "check_hang", "check_crash", "sighup"):
             getattr(chaos, fault)("n3")
             chaos.settle()
-        chaos.sleep(1.0)
+        chaos.sleep(1.0)  # a quiet second after the warm-up, then the baseline
         before = chaos.resources()
-        fds_before = fd_targets(chaos.d("n3").pids()[0])
+        fds_before = fd_targets(chaos.d("n3").vrrp_pid())
         end = time.monotonic() + SOAK_SECONDS
         while time.monotonic() < end:
             chaos.one_fault()
-            chaos.sleep(chaos.rng.uniform(0.0, 0.5))
-        chaos.sleep(1.5)  # a script run may be in flight: let it finish
-        after = chaos.resources()
+            chaos.sleep(chaos.rng.uniform(0.0, 0.5))  # the scenario: random gaps between faults
         # A health-check run in flight holds a child and its fds (pidfd, pipes) for a moment:
         # measure between runs, as the baseline was, not in the middle of one.
+        after = chaos.resources()
         deadline = time.monotonic() + 10
         while (after.children or after.fds > before.fds) and time.monotonic() < deadline:
             chaos.sleep(0.1)
@@ -48,7 +47,7 @@ def test_chaos_soak(lab: Lab) -> None:
         assert chaos.cluster.holders("192.0.2.100") == ["n1"]
         assert after.zombies == 0, after
         assert after.children <= 1, after
-        fds_after = fd_targets(chaos.d("n3").pids()[0])
+        fds_after = fd_targets(chaos.d("n3").vrrp_pid())
         new_fds = sorted(set(fds_after) - set(fds_before))
         assert after.fds <= before.fds, (before, after, "new:", new_fds)
         assert after.threads <= before.threads + 1, (before, after)

@@ -19,14 +19,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pykeepalived.core.router import master_down_interval
 from tests.netns.daemons import Cluster, config, cpu_seconds, metrics_text, ops_args, status_json
-from tests.netns.lab import Lab, Node
+from tests.netns.lab import Node
 
 pytestmark = pytest.mark.netns
 
@@ -40,15 +39,6 @@ EXPECTED_REASON = {"truncated": "too_short", "checksum": "bad_checksum", "ttl": 
                    "auth": "auth_failure", "version": "bad_version", "type": "bad_type",
                    "addresses": "address_mismatch", "interval": "interval_mismatch",
                    "unicast": "not_a_peer"}
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
 
 
 def attack(node: Node, phases: list[dict[str, object]], **kw: object) -> subprocess.Popen[str]:
@@ -67,7 +57,7 @@ def run_attack(cluster: Cluster, attacker: Node, phases: list[dict[str, object]]
                *, advert_int: float, **kw: object) -> dict[str, object]:
     """Run the attack while capturing the master's adverts; returns what was measured."""
     n1, n2 = cluster.daemons["n1"], cluster.daemons["n2"]
-    pids = {name: d.pids()[0] for name, d in cluster.daemons.items()}
+    pids = {name: d.vrrp_pid() for name, d in cluster.daemons.items()}
     master_ip = str(n1.node.ipv4.ip) if n1.node.ipv4 else ""
     cap = cluster.lab.capture(f"ip proto 112 and src host {master_ip}").start()
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}

@@ -12,24 +12,14 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.netns.daemons import Cluster, config, ops_args, status_json
-from tests.netns.lab import Lab
+from tests.support import wait_until
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:
-    c = Cluster(lab)
-    try:
-        yield c
-    finally:
-        c.stop_all()
 
 
 def connect_as(uid: int, gid: int, path: str) -> int:
@@ -65,7 +55,7 @@ def test_control_socket_refuses_other_users(cluster: Cluster) -> None:
         assert status_json(cluster.daemons["n1"])["ok"] is True  # root may
         assert connect_as(nobody.pw_uid, nobody.pw_gid, path) == errno.EACCES
         assert os.stat(path).st_mode & 0o777 == 0o600
-        time.sleep(0.3)
+        time.sleep(0.3)  # the scenario: a moment later, still nothing changed
         st = status_json(cluster.daemons["n1"])
         assert st["instances"][0]["maintenance"] is False  # nobody's request never arrived
     finally:
@@ -89,11 +79,8 @@ def test_shell_metacharacters_in_names_and_notify_arguments_stay_inert(
     node = cluster.lab.add_node("n1")
     cluster.add(node, config(150, state="MASTER", name=name, tail=tail))
     cluster.start_all()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if record.exists() and record.read_text().count("---") >= 2:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: record.exists() and record.read_text().count("---") >= 2, 10,
+               what="notify and notify_master to run", context=cluster.logs)
     text = record.read_text()
     # The name and the odd argument arrive as single, verbatim arguments ...
     assert f"INSTANCE\n{name}\nMASTER\n" in text, text

@@ -12,10 +12,14 @@ from typing import Any
 from pykeepalived.config import model as m
 from pykeepalived.config.diagnostics import Location
 from pykeepalived.config.parser import Statement
+from pykeepalived.config.unsupported import ROUTE_OPTIONS, RULE_OPTIONS, VIP_OPTIONS
+from pykeepalived.config.unsupported import report as report_unsupported
 from pykeepalived.config.values import Values, line, word_loc
 
 _SCOPES = frozenset({"site", "link", "host", "nowhere", "global"})
-_VIP_FLAGS = frozenset({"no_track", "home", "nodad", "noprefixroute", "autojoin"})
+#: keepalived's flag words with a field of their own in the model (kept for the dump).
+_VIP_FLAGS = {"home": "home", "-nodad": "nodad", "noprefixroute": "noprefixroute",
+              "autojoin": "autojoin"}
 _VIP_OPTIONS = frozenset({"brd", "broadcast", "dev", "scope", "label", "peer", "use_vmac"})
 
 
@@ -58,7 +62,8 @@ def virtual_ip(v: Values, st: Statement, what: str) -> m.VirtualIP | None:
                     v.diags.mistake(word_loc(st, i + 1), f"invalid scope '{nxt}'")
                 opts["scope"] = nxt
             elif word == "use_vmac":
-                if nxt is None or nxt in _VIP_FLAGS or nxt in _VIP_OPTIONS:
+                if (nxt is None or nxt in _VIP_OPTIONS or nxt in VIP_OPTIONS
+                        or nxt == "no_track"):
                     opts["use_vmac"] = ""
                     i += 1
                     continue
@@ -70,17 +75,40 @@ def virtual_ip(v: Values, st: Statement, what: str) -> m.VirtualIP | None:
                     v.check_interface(nxt, word_loc(st, i + 1), f"ip address {raw}")
             i += 2
             continue
-        if word in _VIP_FLAGS:
+        if word == "no_track":
             opts[word] = True
+        elif word in VIP_OPTIONS:
+            takes_value, entry = VIP_OPTIONS[word]
+            report_unsupported(v.diags, loc, f"{word} in {what}", entry)
+            if word in _VIP_FLAGS:
+                opts[_VIP_FLAGS[word]] = True
+            else:
+                extra.append(word)
+                if takes_value and nxt is not None:
+                    extra.append(nxt)
+                    i += 1
         else:
+            v.diags.mistake(loc, f"Unknown configuration entry '{word}' for ip address - "
+                            "ignoring")
             extra.append(word)
         i += 1
     return m.VirtualIP(address=addr, extra=tuple(extra), loc=st.loc, **opts)
 
 
+#: Route options the daemon applies (see daemon/routes.py), each followed by a value.
+_ROUTE_VALUES = frozenset({"src", "via", "gw", "dev", "table", "metric", "priority",
+                           "preference", "scope", "proto"})
+_ROUTE_TYPES = frozenset({"blackhole", "unreachable", "prohibit", "throw", "local",
+                          "broadcast", "unicast", "multicast", "anycast", "nat"})
+#: Route options whose value may be preceded by ``lock`` (ip-route(8)).
+_LOCKABLE = frozenset({"mtu", "hoplimit", "advmss", "rtt", "rttvar", "reordering", "window",
+                       "cwnd", "ssthresh", "rto_min", "initcwnd", "initrwnd", "features"})
+
+
 def route(v: Values, st: Statement, tracked: bool) -> m.VirtualRoute:
     """One ``ip route`` line; a `tracked` route (``virtual_routes``) wants an interface."""
     words = line(st)
+    what = "virtual_routes" if tracked else "static_routes"
     opts: dict[str, Any] = {}
     dest: str | None = None
     i = 0
@@ -88,21 +116,30 @@ def route(v: Values, st: Statement, tracked: bool) -> m.VirtualRoute:
         word = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else None
         loc = word_loc(st, i)
-        if word in ("src", "via", "gw", "dev", "table", "metric", "scope", "from", "to",
-                    "proto", "protocol", "realms", "mtu", "advmss", "weight", "tos", "onlink",
-                    "pref", "preference", "nexthop", "or", "expires"):
-            if word in ("or", "gw"):
-                better = "nexthop" if word == "or" else "via"
-                v.diags.warning(
-                    loc, f'"{word}" for routes is deprecated. Please use "{better}"'
-                )
-            if word in ("nexthop", "or", "onlink"):
+        if word in ("or", "gw"):
+            better = "nexthop" if word == "or" else "via"
+            v.diags.warning(loc, f'"{word}" for routes is deprecated. Please use "{better}"')
+        if word in ROUTE_OPTIONS:
+            takes_value, entry = ROUTE_OPTIONS[word]
+            report_unsupported(v.diags, loc, f"{word} in {what}", entry)
+            if word in ("nexthop", "encap"):
+                break  # the rest of the line belongs to it
+            if takes_value:
+                if nxt is None:
+                    v.diags.mistake(loc, f"route option '{word}' needs a value")
+                    break
+                i += 3 if (word in _LOCKABLE and nxt == "lock") else 2
+            else:
                 i += 1
-                continue
+            continue
+        if word in _ROUTE_VALUES:
             if nxt is None:
                 v.diags.mistake(loc, f"route option '{word}' needs a value")
                 break
-            key = {"gw": "via", "protocol": "proto"}.get(word, word)
+            key = {"gw": "via", "priority": "metric", "preference": "metric"}.get(word, word)
+            if key in ("via", "gw") and nxt in ("inet", "inet6") and i + 2 < len(words):
+                i += 1
+                nxt = words[i + 1]
             if key == "dev":
                 v.check_interface(nxt, word_loc(st, i + 1), "VROUTE nexthop")
             if key == "metric":
@@ -114,8 +151,10 @@ def route(v: Values, st: Statement, tracked: bool) -> m.VirtualRoute:
                 opts.setdefault(key, nxt)
             i += 2
             continue
-        if word in ("blackhole", "unreachable", "prohibit", "throw", "local", "broadcast",
-                    "unicast", "multicast", "anycast", "nat"):
+        if word == "to":
+            i += 1
+            continue
+        if word in _ROUTE_TYPES:
             opts["type"] = word
         elif word == "no_track":
             opts["no_track"] = True
@@ -145,7 +184,15 @@ def _check_prefix(v: Values, text: str, loc: Location, what: str) -> bool:
     return True
 
 
-def rule(v: Values, st: Statement) -> m.VirtualRule:
+#: Rule options the daemon applies (see daemon/routes.py), each followed by a value.
+_RULE_VALUES = {"from": "from_", "to": "to", "table": "table", "lookup": "table",
+                "priority": "preference", "preference": "preference", "pref": "preference",
+                "order": "preference", "iif": "iif", "dev": "iif", "oif": "oif",
+                "fwmark": "fwmark", "type": ""}
+_RULE_FLAGS = frozenset({"no_track", "inet", "inet6", "blackhole", "unreachable", "prohibit"})
+
+
+def rule(v: Values, st: Statement, what: str = "virtual_rules") -> m.VirtualRule:
     """One ``ip rule`` line."""
     words = line(st)
     opts: dict[str, Any] = {}
@@ -153,16 +200,25 @@ def rule(v: Values, st: Statement) -> m.VirtualRule:
     while i < len(words):
         word = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else None
-        if word in ("no_track", "not", "l3mdev"):
+        loc = word_loc(st, i)
+        if word in RULE_OPTIONS:
+            takes_value, entry = RULE_OPTIONS[word]
+            report_unsupported(v.diags, loc, f"{word} in {what}", entry)
+            i += 2 if takes_value else 1
+            continue
+        if word in _RULE_FLAGS:
             if word == "no_track":
                 opts["no_track"] = True
             i += 1
             continue
+        if word not in _RULE_VALUES:
+            v.diags.mistake(loc, f"Unknown rule option {word}")
+            i += 1
+            continue
         if nxt is None:
-            v.diags.mistake(word_loc(st, i), f"rule option '{word}' needs a value")
+            v.diags.mistake(loc, f"rule option '{word}' needs a value")
             break
-        key = {"priority": "preference", "pref": "preference", "lookup": "table",
-               "iif": "iif", "oif": "oif", "from": "from_"}.get(word, word)
+        key = _RULE_VALUES[word]
         if key in ("from_", "to"):
             if nxt != "all":
                 _check_prefix(v, nxt, word_loc(st, i + 1), f"rule {word}")
@@ -172,7 +228,7 @@ def rule(v: Values, st: Statement) -> m.VirtualRule:
                 opts["preference"] = int(nxt)
             except ValueError:
                 v.diags.mistake(word_loc(st, i + 1), f"invalid rule preference '{nxt}'")
-        elif key in ("table", "fwmark", "iif", "oif"):
+        elif key:
             opts[key] = nxt
         i += 2
     if "preference" not in opts:

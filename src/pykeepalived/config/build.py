@@ -1,7 +1,9 @@
 """Turns the statement tree into the typed model, reporting every keyword or value it cannot use.
 
 Two passes. First every statement in a keyword block is looked up in keepalived's vocabulary
-(`keywords.KEYWORDS`); an unknown one is reported with the closest known keyword as a suggestion.
+(`keywords.KEYWORDS`); an unknown one is reported with the closest known keyword as a suggestion,
+and one the daemon does not act on gets its ``parsed, not supported`` diagnostic
+(`unsupported.UNSUPPORTED`).
 Then each block the daemon understands is converted into its dataclass, value by value: a value that
 cannot be used is reported and the default kept, as keepalived does, so that one run shows every
 problem. Cross-object checks (script references, duplicate router ids, strict mode) live in
@@ -27,6 +29,8 @@ from pykeepalived.config.instance import sync_group, vrrp_instance
 from pykeepalived.config.keywords import KEYWORDS, LINE_BLOCKS, KeywordTree
 from pykeepalived.config.parser import Statement
 from pykeepalived.config.trackers import track_file_def, track_process_def, vrrp_script
+from pykeepalived.config.unsupported import UNSUPPORTED
+from pykeepalived.config.unsupported import report as report_unsupported
 from pykeepalived.config.values import Values, each
 from pykeepalived.config.virtual_server import generic, virtual_server, virtual_server_group
 
@@ -39,12 +43,14 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def check_keywords(statements: list[Statement], diags: Diagnostics) -> None:
-    """Report every statement whose keyword keepalived would not know in its block."""
-    _check_block(statements, KEYWORDS, (), diags)
+    """Report every statement whose keyword keepalived would not know in its block, and every
+    one the daemon does not act on (`unsupported.UNSUPPORTED`), in the order of the files."""
+    _check_block(statements, KEYWORDS, (), diags, covered=False)
 
 
 def _check_block(
-    statements: list[Statement], table: KeywordTree, path: tuple[str, ...], diags: Diagnostics
+    statements: list[Statement], table: KeywordTree, path: tuple[str, ...], diags: Diagnostics,
+    covered: bool,
 ) -> None:
     for st in statements:
         if st.keyword not in table:
@@ -54,12 +60,17 @@ def _check_block(
                     st.loc, f"unknown keyword '{st.keyword}'{where}{_suggest(st.keyword, table)}"
                 )
             continue
+        sub_path = (*path, st.keyword)
+        entry = None if covered else UNSUPPORTED.get(sub_path)
+        if entry is not None:
+            report_unsupported(diags, st.loc, st.keyword, entry)
         if st.block is None:
             continue
         sub = table[st.keyword]
-        sub_path = (*path, st.keyword)
         if sub is not None:
-            _check_block(st.block, sub, sub_path, diags)
+            # Inside an unsupported block, unknown keywords are still reported (keepalived's
+            # config test does), but not each supported-looking keyword again.
+            _check_block(st.block, sub, sub_path, diags, covered or entry is not None)
         elif sub_path not in LINE_BLOCKS:
             diags.mistake(st.loc, f"'{st.keyword}' does not take a block")
 
@@ -123,7 +134,7 @@ class Builder:
             elif k == "static_routes":
                 routes.extend(route(self.v, x, tracked=False) for x in self.v.list_block(st))
             elif k == "static_rules":
-                rules.extend(rule(self.v, x) for x in self.v.list_block(st))
+                rules.extend(rule(self.v, x, "static_rules") for x in self.v.list_block(st))
             elif k == "virtual_server_group":
                 vsgs.append(virtual_server_group(st))
             elif k == "virtual_server":

@@ -32,7 +32,9 @@ def _vip(v: m.VirtualIP) -> str:
         words += ["peer", str(v.peer)]
     if v.use_vmac is not None:
         words += ["use_vmac", *([v.use_vmac] if v.use_vmac else [])]
-    words += [f for f in ("no_track", "home", "nodad", "noprefixroute", "autojoin")
+    words += [word for f, word in (("no_track", "no_track"), ("home", "home"),
+                                    ("nodad", "-nodad"), ("noprefixroute", "noprefixroute"),
+                                    ("autojoin", "autojoin"))
               if getattr(v, f)]
     return " ".join([*words, *v.extra])
 

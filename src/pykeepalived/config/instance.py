@@ -14,6 +14,8 @@ from pykeepalived.config import model as m
 from pykeepalived.config.addresses import route, rule, virtual_ip
 from pykeepalived.config.parser import Statement
 from pykeepalived.config.trackers import track_ref
+from pykeepalived.config.unsupported import PEER_OPTIONS
+from pykeepalived.config.unsupported import report as report_unsupported
 from pykeepalived.config.values import Values, each, line, word_loc
 
 
@@ -145,10 +147,6 @@ def vrrp_instance(v: Values, st: Statement, g: m.GlobalDefs) -> m.VrrpInstance |
             val = v.command(s)
         elif k == "debug":
             val = v.integer(s, 0, 4) if s.words else 0
-        elif k == "lvs_sync_daemon_interface":
-            v.diags.warning(s.loc, f"({name}) specifying lvs_sync_daemon_interface against a "
-                            "vrrp is deprecated; please use global lvs_sync_daemon")
-            continue
         if val is not None:
             o[k] = val
     return _resolve_instance(v, name, st, o, explicit, g)
@@ -184,7 +182,7 @@ def _resolve_instance(v: Values, name: str, st: Statement, o: dict[str, Any],
         version = 3
     o["version"] = version
     if "use_vmac" in o and not o["use_vmac"]:
-        o["use_vmac"] = f"vrrp.{o.get('virtual_router_id', 0)}"
+        o["use_vmac"] = vmac_name(g.vmac_prefix or "vrrp", o.get("virtual_router_id", 0))
     if "priority" not in o and o.get("state") == "MASTER":
         # keepalived: no priority + state MASTER means the address owner (vrrp.c).
         o["priority"] = 255
@@ -197,6 +195,17 @@ def _resolve_instance(v: Values, name: str, st: Statement, o: dict[str, Any],
                           keyword_locs={k: x.loc for k, x in explicit.items()}, **o)
 
 
+#: IFNAMSIZ - 1: the longest interface name Linux takes.
+MAX_IFNAME = 15
+
+
+def vmac_name(prefix: str, vrid: int) -> str:
+    """keepalived's name for a VMAC interface ``use_vmac`` does not name: PREFIX.VRID, the
+    prefix shortened to fit an interface name (vrrp.c create_vmac_name)."""
+    suffix = f".{vrid}"
+    return prefix[: MAX_IFNAME - len(suffix)] + suffix
+
+
 def peer(v: Values, st: Statement) -> m.UnicastPeer | None:
     """One ``unicast_peer`` entry: an address, then ``min_ttl``/``max_ttl``."""
     words = line(st)
@@ -206,7 +215,9 @@ def peer(v: Values, st: Statement) -> m.UnicastPeer | None:
     opts: dict[str, int] = {}
     i = 1
     while i < len(words):
-        if words[i] in ("min_ttl", "max_ttl") and i + 1 < len(words):
+        if words[i] in PEER_OPTIONS and i + 1 < len(words):
+            report_unsupported(v.diags, word_loc(st, i), f"{words[i]} in unicast_peer",
+                               PEER_OPTIONS[words[i]][1])
             try:
                 opts[words[i]] = int(words[i + 1])
             except ValueError:
@@ -225,10 +236,15 @@ def authentication(v: Values, st: Statement, o: dict[str, Any]) -> None:
             raw = v.string(s)
             if raw is None:
                 continue
-            if raw.upper() not in ("PASS", "AH"):
+            if raw.upper() == "AH":
+                # Until IPsec AH is implemented it must never go out as a fake: an advert
+                # saying "type 2" with no AH header would be a different protocol.
+                v.diags.error(s.arg_loc(0), "auth_type AH (IPsec AH) is not supported by "
+                              "pykeepalived; use auth_type PASS or no authentication")
+            elif raw.upper() != "PASS":
                 v.diags.mistake(s.arg_loc(0), f"auth_type must be PASS or AH, got '{raw}'")
             else:
-                o["auth_type"] = raw.upper()
+                o["auth_type"] = "PASS"
         elif s.keyword == "auth_pass":
             raw = v.string(s)
             if raw is None:

@@ -3,7 +3,8 @@
 Each block maps its keywords to either ``None`` (a plain keyword: its words follow it on the line,
 and it may open a block of free-form lines such as ``virtual_ipaddress``) or to the mapping of the
 keywords allowed inside its block. The unknown-keyword check and its "did you mean" suggestion use
-this table; the typed model reads only the keywords the daemon needs. The names are keepalived's
+this table; the typed model reads only the keywords the daemon needs, and every other one is in
+`unsupported.UNSUPPORTED` (a warning names it). The names are keepalived's
 configuration language (see keepalived.conf(5)); the table is data, kept in one place so that it can
 be compared against a newer keepalived when the project follows one.
 """

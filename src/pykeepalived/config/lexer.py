@@ -67,6 +67,8 @@ _SUBST_RE = re.compile(
 MAX_INCLUDE_DEPTH = 128
 MAX_FILE_BYTES = 64 << 20
 MAX_REPEAT = 100_000
+#: The most text one source line may expand to through parameters and ~SEQ.
+MAX_EXPANSION = 16 << 20
 
 _REPEAT_RE = re.compile(r"~(SEQx?|LST)\(")
 _INCLUDE_WORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
@@ -153,14 +155,19 @@ def _split_top_level(text: str) -> list[str]:
 class Lexer:
     """Turns a configuration file and everything it includes into lines of tokens."""
 
-    def __init__(self, diags: Diagnostics, config_id: str) -> None:
+    def __init__(self, diags: Diagnostics, config_id: str, all_config: bool = False) -> None:
         self.diags = diags
         self.config_id = config_id
+        #: keepalived's -e: an include that names no file is an error, not a warning.
+        self.all_config = all_config
         self.params: dict[str, str] = {}
         self.lines: list[RawLine] = []
         self.files: list[str] = []
+        #: Include files (or patterns) that named no file.
+        self.missing: list[str] = []
         self._stack: list[str] = []
         self._pwd = "."
+        self._expanded = 0
 
     # --- files -----------------------------------------------------------------------------
 
@@ -255,6 +262,17 @@ class Lexer:
     def _process(self, text: str, loc: Location, depth: int) -> None:
         if depth > _MAX_DEPTH:
             self.diags.error(loc, "parameter substitution nested too deeply (recursion?)")
+            return
+        # Everything one source line expands to ($VARIABLES, ~SEQ) shares one budget: a
+        # definition that refers to itself twice doubles at every level, and must fail with a
+        # message long before it eats the host's memory.
+        if depth == 0:
+            self._expanded = 0
+        self._expanded += len(text)
+        if self._expanded > MAX_EXPANSION:
+            if self._expanded - len(text) <= MAX_EXPANSION:
+                self.diags.error(loc, f"line expands to more than {MAX_EXPANSION >> 20} MiB "
+                                 "(a parameter that refers to itself?)")
             return
         first = text[0]
         if first == "@":
@@ -422,9 +440,18 @@ class Lexer:
             elif os.path.exists(p):
                 matches.append(p)
             else:
-                self.diags.mistake(loc, f"include file {p} not found")
+                self.missing.append(p)
+                if self.all_config:
+                    self.diags.error(loc, f"include file {p} not found (-e: every "
+                                     "configuration file must exist)")
+                else:
+                    self.diags.mistake(loc, f"include file {p} not found")
         if not matches and _GLOB_CHARS & set(pattern):
-            if word in ("includem", "includea"):
+            self.missing.append(pattern)
+            if self.all_config:
+                self.diags.error(loc, f"include pattern {pattern} matches no file (-e: every "
+                                 "configuration file must exist)")
+            elif word in ("includem", "includea"):
                 self.diags.error(loc, f"include pattern {pattern} matches no file")
             else:
                 self.diags.warning(loc, f"include pattern {pattern} matches no file")

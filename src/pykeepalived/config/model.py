@@ -118,6 +118,9 @@ class TrackScript:
     name: str
     weight: int | None = None
     reverse: bool = False
+    #: Whether ``reverse`` / ``noreverse`` was written; if not, the definition's reverse applies
+    #: (`validate` resolves `reverse` so).
+    reverse_given: bool = field(default=False, compare=False, repr=False)
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
 
 
@@ -128,6 +131,9 @@ class TrackFile:
     name: str
     weight: int | None = None
     reverse: bool = False
+    #: Whether ``reverse`` / ``noreverse`` was written; if not, the definition's reverse applies
+    #: (`validate` resolves `reverse` so).
+    reverse_given: bool = field(default=False, compare=False, repr=False)
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
 
 
@@ -138,6 +144,9 @@ class TrackProcess:
     name: str
     weight: int | None = None
     reverse: bool = False
+    #: Whether ``reverse`` / ``noreverse`` was written; if not, the definition's reverse applies
+    #: (`validate` resolves `reverse` so).
+    reverse_given: bool = field(default=False, compare=False, repr=False)
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
 
 
@@ -227,7 +236,8 @@ class VrrpInstance:
     unicast_ttl: int | None = None
     mcast_src_ip: IPAddress | None = None
     mcast_dst_ip: IPAddress | None = None
-    auth_type: Literal["PASS", "AH"] | None = None
+    #: ``auth_type AH`` is refused (an error) until IPsec AH is implemented.
+    auth_type: Literal["PASS"] | None = None
     #: Truncated to 8 characters, as keepalived does (the VRRPv2 field is 8 octets).
     auth_pass: str | None = None
     virtual_ipaddresses: tuple[VirtualIP, ...] = field(default=(), metadata=kw("virtual_ipaddress"))

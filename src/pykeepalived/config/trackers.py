@@ -22,6 +22,7 @@ def track_ref(v: Values, st: Statement, cls: Callable[..., T], lo: int, hi: int,
     words = line(st)
     weight = default_weight
     reverse = False
+    given = False
     i = 1
     while i < len(words):
         word = words[i]
@@ -38,11 +39,14 @@ def track_ref(v: Values, st: Statement, cls: Callable[..., T], lo: int, hi: int,
             i += 2
             continue
         if word == "reverse":
-            reverse = True
-        elif word not in ("noreverse", "no_reverse"):
+            reverse = given = True
+        elif word in ("noreverse", "no_reverse"):
+            given = True
+        else:
             v.diags.mistake(word_loc(st, i), f"unknown option '{word}' for {words[0]}")
         i += 1
-    return cls(name=words[0], weight=weight, reverse=reverse, loc=st.loc)
+    extra: dict[str, Any] = {} if cls is m.TrackInterface else {"reverse_given": given}
+    return cls(name=words[0], weight=weight, reverse=reverse, loc=st.loc, **extra)
 
 
 def vrrp_script(v: Values, st: Statement) -> m.VrrpScript | None:
@@ -131,7 +135,12 @@ def track_process_def(v: Values, st: Statement) -> m.TrackProcessDef | None:
             if q is not None:
                 opts[k] = q
         elif k in ("delay", "terminate_delay", "fork_delay"):
-            opts[k] = v.number(s, 0, 3600)
+            delay = v.number(s, 0, 3600)
+            if delay is not None:
+                opts[k] = delay
+                # keepalived: ``delay`` sets both, a later terminate_/fork_delay one of them.
+                if k == "delay":
+                    opts["terminate_delay"] = opts["fork_delay"] = delay
         elif k == "full_command":
             opts[k] = True
     if not opts.get("process"):

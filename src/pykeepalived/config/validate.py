@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +48,8 @@ def validate(cfg: m.KeepalivedConfig, diags: Diagnostics, check_files: bool = Tr
              ) -> m.KeepalivedConfig:
     """Cross-check `cfg`, report problems, and return it with keepalived's fix-ups applied."""
     g = cfg.global_defs
-    instances = tuple(_instance(i, cfg, diags) for i in cfg.vrrp_instances)
+    instances = tuple(_tracking_weights(_instance(i, cfg, diags), cfg, diags)
+                      for i in cfg.vrrp_instances)
     _duplicates(instances, diags)
     names = {i.name for i in instances}
     seen_in_group: dict[str, str] = {}
@@ -97,6 +99,25 @@ def _track_refs(owner: str, scripts: tuple[m.TrackScript, ...], files: tuple[m.T
                           f"{_near(tp.name, cfg.track_processes)}")
 
 
+def _inherit_reverse(inst: m.VrrpInstance, cfg: m.KeepalivedConfig) -> dict[str, Any]:
+    """A reference without ``reverse`` / ``noreverse`` takes the definition's ``reverse``, with or
+    without a weight of its own (keepalived's vrrp_track.c / track_file.c)."""
+    out: dict[str, Any] = {}
+    defs: tuple[tuple[str, Mapping[str, Any]], ...] = (
+        ("track_scripts", cfg.vrrp_scripts), ("track_files", cfg.track_files),
+        ("track_processes", cfg.track_processes))
+    for key, known in defs:
+        refs = getattr(inst, key)
+        resolved = tuple(
+            replace(r, reverse=known[r.name].reverse)
+            if not r.reverse_given and r.name in known and known[r.name].reverse != r.reverse
+            else r
+            for r in refs)
+        if resolved != refs:
+            out[key] = resolved
+    return out
+
+
 def _near(name: str, known: Any) -> str:
     import difflib
 
@@ -113,6 +134,7 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
         return inst.keyword_locs.get(keyword, inst.loc)
 
     _track_refs(inst.name, inst.track_scripts, inst.track_files, inst.track_processes, cfg, diags)
+    changes.update(_inherit_reverse(inst, cfg))
     if inst.interface is None and not inst.unicast_peers:
         diags.mistake(inst.loc, f"{n} has no interface (keepalived falls back to the "
                       "default interface)")
@@ -157,6 +179,59 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
     if inst.strict_mode:
         changes.update(_strict(inst, diags))
     return replace(inst, **changes) if changes else inst
+
+
+def _tracking_weights(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
+                      ) -> m.VrrpInstance:
+    """keepalived's rule for weights that cannot apply (vrrp.c, vrrp_complete_instance): a member
+    of a sync group without ``sync_group_tracking_weight`` keeps its trackers only as FAULT
+    trackers (tracked interfaces lose their weight, weighted scripts are dropped, a track_file
+    with the default weight 1 gets weight 0, any other weighted one is dropped); the address
+    owner (priority 255) drops weighted interfaces and scripts and treats track files the same
+    way. keepalived -t reports each one, so these are mistakes."""
+    group = next((sg for sg in cfg.sync_groups if inst.name in sg.group), None)
+    in_sync = group is not None and not (group.sync_group_tracking_weight
+                                         or group.global_tracking)
+    owner = inst.priority == 255
+    if not in_sync and not owner:
+        return inst
+    n = f"({inst.name})"
+    why = "SYNC group" if in_sync else "address_owner"
+    ifs: list[m.TrackInterface] = []
+    for ti in inst.track_interfaces:
+        if not ti.weight:
+            ifs.append(ti)
+        elif in_sync:
+            diags.mistake(ti.loc, f"{n} ignoring {ti.name} tracked interface weight due to "
+                          "SYNC group")
+            ifs.append(replace(ti, weight=0))
+        else:
+            diags.mistake(ti.loc, f"{n} ignoring {ti.name} tracked interface due to address "
+                          "owner")
+    scripts: list[m.TrackScript] = []
+    for ts in inst.track_scripts:
+        script = cfg.vrrp_scripts.get(ts.name)
+        weight = ts.weight if ts.weight is not None else (script.weight if script else 0)
+        if weight:
+            diags.mistake(ts.loc, f"{n} ignoring tracked script {ts.name} with weights due to "
+                          f"{why}")
+        else:
+            scripts.append(ts)
+    files: list[m.TrackFile] = []
+    for tf in inst.track_files:
+        fdef = cfg.track_files.get(tf.name)
+        weight = tf.weight if tf.weight is not None else (fdef.weight if fdef else 0)
+        if weight == 1:
+            diags.mistake(tf.loc, f"{n} ignoring weight from tracked file {tf.name} due to "
+                          f"{why}. specify weight 0")
+            files.append(replace(tf, weight=0))
+        elif weight:
+            diags.mistake(tf.loc, f"{n} ignoring tracked file {tf.name} with weight {weight} "
+                          f"due to {why}")
+        else:
+            files.append(tf)
+    return replace(inst, track_interfaces=tuple(ifs), track_scripts=tuple(scripts),
+                   track_files=tuple(files))
 
 
 def _strict(inst: m.VrrpInstance, diags: Diagnostics) -> dict[str, Any]:

@@ -96,6 +96,10 @@ class Log:
     message: str
     detail: bool = False
     warning: bool = False
+    #: a state-change line: the journal gets VRRP_INSTANCE, VRRP_STATE and VRRP_PRIORITY
+    instance: str | None = None
+    state: State | None = None
+    priority: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,7 +210,7 @@ class VirtualRouter:
         group_fault = self.group is not None and self.group.state is State.FAULT
         if self.fault_reasons or self.init_pending or group_fault:
             self._transition(now, Event.START_FAULT, "init", out)
-            out.append(Log(f"({self.name}) Entering FAULT STATE (init)"))
+            out.append(self._entering(State.FAULT, " (init)"))
             if self.fault_reasons:
                 out.append(Notify(NotifyKind.INSTANCE, self.name, State.FAULT,
                                   self.effective_priority))
@@ -223,7 +223,7 @@ class VirtualRouter:
                 self.group.member_master(now, self, out)
             return out
         self._transition(now, Event.START_BACKUP, "init", out)
-        out.append(Log(f"({self.name}) Entering BACKUP STATE (init)"))
+        out.append(self._entering(State.BACKUP, " (init)"))
         out.append(Notify(NotifyKind.INSTANCE, self.name, State.BACKUP, self.effective_priority))
         if self.want is State.MASTER:
             # keepalived: allow one advert interval (plus the minimum skew) to hear a master.
@@ -427,7 +427,7 @@ class VirtualRouter:
         self.master_address = p.src
         self.master_priority = self.effective_priority
         self.stats.became_master += 1
-        out.append(Log(f"({self.name}) Entering MASTER STATE"))
+        out.append(self._entering(State.MASTER))
         out.append(Log(f"({self.name}) setting VIPs.", detail=True))
         out.append(AddAddresses(self.name))
         if p.garp_master_repeat > 0:
@@ -523,11 +523,11 @@ class VirtualRouter:
         for timer in (Timer.ADVERT, Timer.GARP_DELAY, Timer.GARP_REFRESH, Timer.GARP_LOWER):
             self._timers.pop(timer, None)
         if event is Event.FAULT:
-            out.append(Log(f"({self.name}) Entering FAULT STATE"))
+            out.append(self._entering(State.FAULT))
             self._send_advert(PRIO_STOP, out)
             out.append(Log(f"({self.name}) sent 0 priority", detail=True))
         else:
-            out.append(Log(f"({self.name}) Entering BACKUP STATE"))
+            out.append(self._entering(State.BACKUP))
             self._preempt_until = None
         out.append(Log(f"({self.name}) removing VIPs.", detail=True))
         out.append(RemoveAddresses(self.name))
@@ -566,7 +566,7 @@ class VirtualRouter:
         if self.state is State.MASTER:
             self._leave_master(now, Event.FAULT, ", ".join(self.fault_reasons), out)
         elif self.state is not State.FAULT:
-            out.append(Log(f"({self.name}) Entering FAULT STATE"))
+            out.append(self._entering(State.FAULT))
             self._timers.pop(Timer.DOWN, None)
             self._transition(now, Event.FAULT, ", ".join(self.fault_reasons) or "fault", out)
             self.want = State.FAULT
@@ -580,7 +580,7 @@ class VirtualRouter:
         if self.base_priority == PRIO_OWNER and self.params.want_master:
             self._goto_master(now, Event.OWNER_FAULT_CLEARED, "fault cleared (address owner)", out)
             return
-        out.append(Log(f"({self.name}) Entering BACKUP STATE"))
+        out.append(self._entering(State.BACKUP))
         self._transition(now, Event.FAULT_CLEARED, "fault cleared", out)
         self.want = State.BACKUP
         self._preempt_until = None
@@ -629,7 +629,25 @@ class VirtualRouter:
         out.append(Transition(self.name, old, new, self.effective_priority, reason))
         return new
 
+    def _entering(self, state: State, suffix: str = "") -> Log:
+        """keepalived's state-change line, with the fields the journal gets."""
+        return Log(f"({self.name}) Entering {state.value} STATE{suffix}", instance=self.name,
+                   state=state, priority=self.effective_priority)
+
+    def goodbye_packets(self) -> tuple[tuple[IPAddress, bytes], ...]:
+        """The priority-0 advert (RFC 5798 6.4.3: what a MASTER sends when it stops), encoded
+        for each destination. Handed ahead of time to whoever must say it for this router
+        when its process cannot (see pykeepalived.daemon.lastword); sending it is theirs."""
+        return self._advert_packets(PRIO_STOP)
+
     def _send_advert(self, priority: int, out: list[Action]) -> None:
+        packets = self._advert_packets(priority)
+        self.stats.adverts_sent += 1
+        if priority == PRIO_STOP:
+            self.stats.priority_zero_sent += 1
+        out.append(SendAdvert(self.name, priority, packets))
+
+    def _advert_packets(self, priority: int) -> tuple[tuple[IPAddress, bytes], ...]:
         packets = self._advert_cache.get(priority)
         if packets is None:
             p = self.params
@@ -646,10 +664,7 @@ class VirtualRouter:
             if len(self._advert_cache) > 8:
                 self._advert_cache.clear()
             self._advert_cache[priority] = packets
-        self.stats.adverts_sent += 1
-        if priority == PRIO_STOP:
-            self.stats.priority_zero_sent += 1
-        out.append(SendAdvert(self.name, priority, packets))
+        return packets
 
 
 def _addr_gt(a: IPAddress, b: IPAddress) -> bool:

@@ -207,15 +207,25 @@ class Maintenance:
         self._last_stat = None
         self.sync()
 
+    def stamp(self) -> tuple[int, int, int] | None:
+        """What tells one version of the file from the next (None: no file)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def start(self) -> None:
+        """At start-up: apply the file as it is now, and remember which version that was
+        (a file deleted before the first poll is then "maintenance off", not missed)."""
+        self._last_stat = self.stamp()
+        self.sync()
+
     async def run(self) -> None:
         """Follow changes made to the file by other tools."""
         while True:
             await asyncio.sleep(FLAG_POLL_INTERVAL)
-            try:
-                st = os.stat(self.path)
-                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-            except OSError:
-                stamp = None
+            stamp = self.stamp()
             routers = self.view.routers()
             if stamp != self._last_stat:
                 self._last_stat = stamp
@@ -358,6 +368,7 @@ async def build_status(ops: Operations) -> dict[str, Any]:
             "control_socket": ops.socket_path,
             "maintenance_file": ops.maintenance.path,
             "metrics_listen": info.metrics_listen,
+            "supervisor": info.supervision,
             "unattributed_drops": {r.value: n for r, n in view.unattributed_drops().items()},
         },
         "instances": instances,
@@ -592,7 +603,7 @@ class Operations:
 
     def prepare(self) -> None:
         """Maintenance overrides for the routers about to start."""
-        self.maintenance.sync()
+        self.maintenance.start()
 
     async def start(self) -> None:
         view = self.view
@@ -616,7 +627,15 @@ class Operations:
         if self.conflicts is not None:
             self.conflicts.start()
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self.maintenance.run(), name="maintenance-flag"))
+        task = loop.create_task(self.maintenance.run(), name="maintenance-flag")
+        task.add_done_callback(self._task_ended)
+        self._tasks.append(task)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A background task must never die silently (maintenance would stop following
+        its file)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.view.log_event(f"ERROR: {task.get_name()} stopped: {task.exception()!r}")
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -4,17 +4,8 @@ Inputs -> core -> actions -> effects, and one timer. Every input (a datagram, a 
 a link event, a signal, an operator's request) goes to the core's
 :class:`~pykeepalived.core.node.Node`; the actions it returns are carried out in order by
 :meth:`Daemon.apply`; then the single protocol timer is re-armed at the node's next deadline.
-
-The driver owns the loop and the wiring, not the details. Those live behind their own doors:
-
-* :mod:`~pykeepalived.daemon.runtime`: keepalived.conf -> per-instance parameters (pure);
-* :mod:`~pykeepalived.daemon.vips`: VIPs, routes, rules, VMACs, gratuitous ARP / NA, the
-  accept-mode filter (:class:`~pykeepalived.daemon.vips.KernelEffects`);
-* :mod:`~pykeepalived.daemon.sockets`: the VRRP sockets and the flood filter;
-* :mod:`~pykeepalived.daemon.tracking`: scripts, track_file / track_process, notify scripts;
-* :mod:`~pykeepalived.daemon.control`: status, maintenance, metrics, split-brain detection,
-  which see the daemon only through :class:`~pykeepalived.daemon.view.DaemonView`;
-* :mod:`~pykeepalived.daemon.dumps`: the SIGUSR1 / SIGUSR2 files.
+The details live behind their own doors (runtime, vips, sockets, tracking, control, dumps):
+docs/ARCHITECTURE.md draws the map.
 """
 
 from __future__ import annotations
@@ -25,7 +16,6 @@ import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from ipaddress import ip_address
 from typing import assert_never
 
 from pykeepalived import __version__
@@ -47,14 +37,15 @@ from pykeepalived.core.actions import (
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
 from pykeepalived.core.priority import TrackerKind
+from pykeepalived.core.router import RouterStats
 from pykeepalived.daemon import dumps, runtime
 from pykeepalived.daemon.control import Operations
-from pykeepalived.daemon.log import LOG_ERR, LOG_WARNING, EventLog
-from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript
-from pykeepalived.daemon.process import apply_process_settings
+from pykeepalived.daemon.lastword import LastWord
+from pykeepalived.daemon.log import LOG_ERR, LOG_INFO, LOG_WARNING, EventLog
+from pykeepalived.daemon.notify import Notifier
+from pykeepalived.daemon.process import prepare_process
 from pykeepalived.daemon.runtime import InstanceRuntime
-from pykeepalived.daemon.scripts import RunAs
-from pykeepalived.daemon.sdnotify import SystemdNotifier
+from pykeepalived.daemon.sdnotify import SystemdNotifier, watchdog_interval
 from pykeepalived.daemon.sockets import AdvertSockets
 from pykeepalived.daemon.tracking import Tracking
 from pykeepalived.daemon.view import DaemonInfo, RouterView, ScriptView, VipRef
@@ -104,11 +95,13 @@ class Daemon:
         self._reload_again = False
         # Control socket, maintenance, metrics, split-brain detection (daemon/control.py).
         self.operations = Operations(options, self)
+        self.last_word = LastWord()  # given the supervisor's channel by daemon/main.py
 
     # ------------------------------------------------------------------ lifecycle
 
     def load(self) -> KeepalivedConfig:
-        result = load_config(self.options.config_file, config_id=self.options.config_id)
+        result = load_config(self.options.config_file, config_id=self.options.config_id,
+                             all_config=getattr(self.options, "all_config", False))
         for diag in result.diagnostics:
             self.log.event(str(diag))
         if result.config is None or not result.ok:
@@ -117,18 +110,14 @@ class Daemon:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
+        self.last_word.start()
         self.config = self.load()
         self.operations.open()
-        if getattr(self.options, "dump_conf", False):
-            from pykeepalived.config.dump import dump_config, render_config
-
-            for line in render_config(dump_config(self.config)).splitlines():
-                self.log.event(line)
-        for applied in apply_process_settings(self.config.global_defs.raw, self.log.event):
-            self.log.detail(f"process setting applied: {applied}")
+        prepare_process(self.config, self.options, self.log)
         self._install_signals()
         await self.start(self.config)
         self.sd.ready(self._status_line())
+        self.sd.start_watchdog(self.loop, watchdog_interval())
         await self._stop.wait()
         self.sd.stopping()
         await self.shutdown()
@@ -142,8 +131,16 @@ class Daemon:
         self.loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         self.loop.add_signal_handler(signal.SIGINT, self.request_stop)
         self.loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        self.loop.add_signal_handler(signal.SIGUSR1, self._dump_data)
-        self.loop.add_signal_handler(signal.SIGUSR2, self._dump_stats)
+        self.loop.add_signal_handler(
+            signal.SIGUSR1, lambda: dumps.write_data(self._dump_source(), self.log.event))
+        self.loop.add_signal_handler(
+            signal.SIGUSR2, lambda: dumps.write_stats(self._dump_source(), self.log.event))
+        # keepalived's real-time signals (JSON, STATS_CLEAR; TDATA ignored as Debian's does):
+        # unhandled, their default action would end the daemon.
+        self.loop.add_signal_handler(
+            signal.SIGRTMIN + 2, lambda: dumps.write_json(self._dump_source(), self.log.event))
+        self.loop.add_signal_handler(signal.SIGRTMAX - 1, self._dump_and_clear_stats)
+        self.loop.add_signal_handler(signal.SIGRTMAX, lambda: None)
 
     async def start(self, config: KeepalivedConfig) -> None:
         self.loop = loop = asyncio.get_running_loop()
@@ -151,13 +148,7 @@ class Daemon:
         self.sockets = AdvertSockets(loop, self.log.event, self.log.detail, self._on_readable)
         tracking = Tracking(config, self.log.event, self._tracker_input)
         g = config.global_defs
-        run_as = RunAs(uid=tracking.script_uid, gid=tracking.script_gid) \
-            if tracking.script_uid != 0 else None
-        fifos = [FifoSpec(path, NotifyScript(reader) if reader else None)
-                 for path, reader in ((g.notify_fifo, g.notify_fifo_script),
-                                      (g.vrrp_notify_fifo, g.vrrp_notify_fifo_script))
-                 if path]
-        self.notifier = Notifier(log=self.log.event, default_run_as=run_as, fifos=fifos)
+        self.notifier = tracking.notifier()
         await self.notifier.open()
         self.link_monitor = LinkMonitor(on_link=self._on_link)
         self.link_monitor.start(loop)
@@ -280,6 +271,7 @@ class Daemon:
         if self.tracking is not None:
             await self.tracking.stop()
         tracking = Tracking(new, self.log.event, self._tracker_input)
+        self.last_word.busy()  # from here to the end no await: asking the host may take long
         new_instances = self._runtimes(new)
         plan = runtime.plan_reload(old_routers,
                                    {n: rt.params for n, rt in new_instances.items()})
@@ -328,7 +320,10 @@ class Daemon:
         if batch:
             actions: list[Action] = []
             conflicts = self.operations.conflicts
+            ignored = self.sockets.ignored_vrids(sock) if self.sockets is not None else ()
             for rx in batch:
+                if ignored and len(rx.payload) > 1 and rx.payload[1] in ignored:
+                    continue  # the instance hears this advert on its VMAC socket
                 actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
                                                   interface=ifname, ttl=rx.ttl))
                 accepted = self.node.last_accepted
@@ -361,8 +356,12 @@ class Daemon:
 
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
         self.effects.link_changed(ifname)  # the MAC may have changed with the link
-        self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
-        self._tracker_input(f"{TrackerKind.INTERFACE.value}:{ifname}", up)
+        key = f"{TrackerKind.INTERFACE.value}:{ifname}"
+        if any(key in r.tracker_values for r in self.node.routers.values()) or any(
+                ifname in (rt.base_if, rt.vip_if) for rt in self.instances.values()):
+            # keepalived reports the links it uses or tracks, not every link on the host
+            self.log.event(f"Netlink reports {ifname} {'up' if up else 'down'}")
+        self._tracker_input(key, up)
         if not up:
             return
         # The interface may have appeared or got its address only now.
@@ -383,6 +382,7 @@ class Daemon:
                 self._do(action)
             except (PyKeepalivedError, OSError) as exc:
                 self.log.event(f"error carrying out {type(action).__name__}: {exc}")
+        self.last_word.after(actions)
         if self.loop is not None:
             self._rearm()
 
@@ -394,12 +394,13 @@ class Daemon:
                                       self.node.routers[action.instance].params.src,
                                       action.packets)
             case Log():
-                if action.warning:
-                    self.log.event(action.message, level=LOG_WARNING)
-                elif action.detail:
+                if action.detail:
                     self.log.detail(action.message)
                 else:
-                    self.log.event(action.message)
+                    self.log.event(action.message,
+                                   level=LOG_WARNING if action.warning else LOG_INFO,
+                                   instance=action.instance, priority=action.priority,
+                                   state=action.state.value if action.state else None)
             case AddAddresses():
                 self.effects.install(self.instances[action.instance])
             case RemoveAddresses():
@@ -435,7 +436,8 @@ class Daemon:
     def info(self) -> DaemonInfo:
         return DaemonInfo(pid=os.getpid(), started_at=self.started_at, version=__version__,
                           config_file=getattr(self.options, "config_file", None),
-                          metrics_listen=getattr(self.options, "metrics_listen", None))
+                          metrics_listen=getattr(self.options, "metrics_listen", None),
+                          supervision=self.last_word.supervision)
 
     def routers(self) -> Mapping[str, RouterView]:
         return self.node.routers
@@ -467,15 +469,7 @@ class Daemon:
         return self.vip_manager.interface_mac(ifname)
 
     def present_addresses(self, ifnames: set[str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for ifname in ifnames:
-            try:
-                index = self.netlink.ifindex(ifname)
-                out[ifname] = {str(ip_address(a.interface.ip))
-                               for a in self.netlink.addresses(index)}
-            except PyKeepalivedError:
-                out[ifname] = set()
-        return out
+        return self.vip_manager.present_addresses(ifnames)
 
     # ------------------------------------------------------------------ status line, dumps
 
@@ -485,15 +479,15 @@ class Daemon:
         return ", ".join(f"{n} {r.state.value} prio {r.effective_priority}"
                          for n, r in self.node.routers.items())
 
-    def _dump_data(self) -> None:
-        g = self.config.global_defs if self.config else None
-        path = g.state_dump_file if g else "/tmp/keepalived.data"
-        uid = self.tracking.script_uid if self.tracking is not None else 0
-        offset = time.time() - self.now() if self.loop is not None else 0.0
-        text = dumps.data_text(g, uid, self.node.routers, self.instances,
-                               self.effects.held, offset)
-        dumps.write_dump(path, text, self.log.event)
+    def _dump_source(self) -> dumps.DumpSource:
+        return dumps.DumpSource(
+            self.config, self.node.routers, self.instances, self.effects.held,
+            self.tracking.script_uid if self.tracking is not None else 0,
+            time.time() - self.now() if self.loop is not None else 0.0)
 
-    def _dump_stats(self) -> None:
-        path = self.config.global_defs.stats_dump_file if self.config else "/tmp/keepalived.stats"
-        dumps.write_dump(path, dumps.stats_text(self.node.routers), self.log.event)
+    def _dump_and_clear_stats(self) -> None:
+        """STATS_CLEAR (SIGRTMAX-1): the SIGUSR2 file, then every counter back to zero."""
+        dumps.write_stats(self._dump_source(), self.log.event, clearing=True)
+        for router in self.node.routers.values():
+            router.stats = RouterStats()
+        self.node.drops.clear()

@@ -1,33 +1,35 @@
-"""Daemon entry: turns keepalived-style command-line options into a running event loop."""
+"""Daemon entry: keepalived's process model, from keepalived-style command-line options.
+
+:func:`run` enters the network namespace (``-s``: before anything forks, so the parent and its
+child both live there), daemonizes unless ``-n``, and becomes the supervising parent
+(:mod:`pykeepalived.daemon.supervisor`, its pid in the ``-p`` file). The parent forks the VRRP
+child (its pid in the ``-r`` file), which runs :func:`vrrp_child`: only there are the event loop
+and the daemon proper imported, so the parent never carries them. docs/supervision.md says why.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import ctypes
+import functools
 import gc
 import os
 import resource
+import signal
+import socket
 import sys
+from collections.abc import Awaitable, Mapping
 
-from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon
-from pykeepalived.daemon.log import facility_from_option, setup_logging
-from pykeepalived.errors import DaemonError
+from pykeepalived.daemon.lastword import EXIT_CANNOT_RUN, EXIT_UNHANDLED, LastWord
+from pykeepalived.daemon.log import EventLog, facility_from_option, setup_logging
+from pykeepalived.daemon.supervisor import Supervisor
+from pykeepalived.errors import LocalError
+from pykeepalived.net.netns import NetnsError, enter_netns
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/keepalived_vrrp.pid"
-
-
-def _write_pid_files(options: argparse.Namespace) -> list[str]:
-    # One process does everything, so the main and VRRP pid files hold the same pid.
-    paths = [options.pid_file or DEFAULT_PID_FILE, options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE]
-    written = []
-    for path in dict.fromkeys(paths):
-        with contextlib.suppress(OSError):
-            with open(path, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-            written.append(path)
-    return written
+PR_SET_PDEATHSIG = 1
 
 
 def _daemonize() -> None:
@@ -41,12 +43,21 @@ def _daemonize() -> None:
         os.dup2(devnull, fd)
 
 
+def _logging(options: argparse.Namespace, facility: str | None, ident: str) -> EventLog:
+    return setup_logging(console=options.log_console, syslog=not options.no_syslog,
+                         facility=facility, log_file=options.log_file,
+                         detailed=options.log_detail, ident=ident)
+
+
 def run(options: argparse.Namespace) -> int:
     """Run the daemon with keepalived-style options until SIGTERM/SIGINT."""
     if options.namespace:
-        from pyroute2 import netns
-
-        netns.setns(options.namespace)
+        try:
+            enter_netns(options.namespace)
+        except (NetnsError, OSError) as exc:
+            print(f"pykeepalived: cannot enter network namespace {options.namespace}: {exc}",
+                  file=sys.stderr)
+            return 1
     if not options.dont_fork:
         _daemonize()
     facility = options.log_facility
@@ -61,27 +72,73 @@ def run(options: argparse.Namespace) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_CORE,
                                (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    log = setup_logging(
-        console=options.log_console,
-        syslog=not options.no_syslog,
-        facility=facility,
-        log_file=options.log_file,
-        detailed=options.log_detail,
-    )
+    log = _logging(options, facility, "Keepalived")
     log.event(f"Starting pykeepalived {__import__('pykeepalived').__version__}")
-    pid_files = _write_pid_files(options)
+    supervisor = Supervisor(
+        functools.partial(vrrp_child, options, facility, log), log,
+        pid_file=options.pid_file or DEFAULT_PID_FILE,
+        vrrp_pid_file=options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE,
+        respawn=not options.dont_respawn)
+    try:
+        return supervisor.run()
+    finally:
+        log.close()
+
+
+def _die_with_parent(parent: object) -> None:
+    """keepalived's children stop (gracefully) when their parent dies: SIGTERM then."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # it died before that took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def vrrp_child(options: argparse.Namespace, facility: str | None, parent_log: EventLog,
+               channel: socket.socket, supervision: Mapping[str, object]) -> int:
+    """The VRRP process, in the child just forked: the daemon proper, telling its parent its
+    last word as it goes (:class:`~pykeepalived.daemon.lastword.LastWord`)."""
+    parent_log.close()  # the child's copies of the parent's sockets and files
+    _die_with_parent(supervision.get("supervisor_pid"))
+    if "WATCHDOG_USEC" in os.environ:
+        # systemd's watchdog names the main process (the parent); the pings come from this
+        # process's event loop and reach systemd through the parent.
+        os.environ["WATCHDOG_PID"] = str(os.getpid())
+    log = _logging(options, facility, "Keepalived_vrrp")
+    import asyncio
+
+    from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon
+    from pykeepalived.daemon.lastword import RelayNotifier
+
     lifetime = getattr(options, "vip_lifetime", None) or DEFAULT_VIP_LIFETIME
     daemon = Daemon(options, log, vip_lifetime=lifetime)
+    last_word = LastWord(daemon, channel, log=log.event, detail=log.detail,
+                         hang_limit=getattr(options, "hang_limit", None), supervision=supervision)
+    daemon.last_word = last_word
+    relay = RelayNotifier(last_word, enabled=daemon.sd.enabled)
+    daemon.sd.close()
+    daemon.sd = relay
     # Everything allocated at start-up lives for the whole run: keep the collector off it.
     gc.freeze()
     try:
-        return asyncio.run(daemon.run())
-    except DaemonError as exc:
+        return asyncio.run(_guarded(daemon.run(), last_word))
+    except LocalError as exc:
         log.event(str(exc))
         print(f"pykeepalived: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
     finally:
-        for path in pid_files:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
         log.close()
+
+
+async def _guarded(running: Awaitable[int], last_word: LastWord) -> int:
+    """The daemon's run, with the crash path for what escapes it: priority 0 and the VIPs
+    removed from inside, before the event loop unwinds (a LocalError ends the daemon too,
+    and is not respawned: its configuration or its host is at fault)."""
+    try:
+        return await running
+    except LocalError as exc:
+        if last_word.words:
+            last_word.die(f"cannot go on: {exc}")
+        raise
+    except Exception as exc:
+        last_word.die(f"unhandled {type(exc).__name__}: {exc}", exc)
+        os._exit(EXIT_UNHANDLED)

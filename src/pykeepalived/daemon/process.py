@@ -7,10 +7,16 @@ not delay an advert past a backup's down timer. Failures are logged, never fatal
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pykeepalived.config.model import KeepalivedConfig
+    from pykeepalived.daemon.log import EventLog
 
 MCL_CURRENT = 1
 MCL_FUTURE = 2
@@ -49,3 +55,15 @@ def apply_process_settings(
         except (OSError, ValueError) as exc:
             log(f"Unable to apply {keyword} {' '.join(args)}: {exc}")
     return applied
+
+
+def prepare_process(config: KeepalivedConfig, options: argparse.Namespace, log: EventLog) -> None:
+    """Before the first election: ``-d`` logs the resolved configuration, and global_defs'
+    process tuning is applied."""
+    if getattr(options, "dump_conf", False):
+        from pykeepalived.config.dump import dump_config, render_config
+
+        for line in render_config(dump_config(config)).splitlines():
+            log.event(line)
+    for applied in apply_process_settings(config.global_defs.raw, log.event):
+        log.detail(f"process setting applied: {applied}")

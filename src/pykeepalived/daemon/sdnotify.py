@@ -9,6 +9,7 @@ daemon down.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -65,6 +66,18 @@ class SystemdNotifier:
 
     def watchdog(self) -> bool:
         return self.send("WATCHDOG=1")
+
+    def start_watchdog(self, loop: asyncio.AbstractEventLoop, interval: float | None) -> None:
+        """WatchdogSec=: ping from the event loop itself (a timer, not a thread), so a blocked
+        or hung loop stops pinging and systemd restarts the daemon."""
+        if interval is None:
+            return
+
+        def ping() -> None:
+            self.watchdog()
+            loop.call_later(interval, ping)
+
+        ping()
 
     def close(self) -> None:
         if self._sock is not None:

@@ -18,6 +18,7 @@ from pykeepalived.errors import PyKeepalivedError
 from pykeepalived.net.vrrp_socket import VrrpSocket, vrrp_filter
 
 ReadableCallback = Callable[[VrrpSocket, str], None]
+_ALL_VRIDS = frozenset(range(256))
 
 
 class AdvertSockets:
@@ -34,6 +35,9 @@ class AdvertSockets:
         self.vmac_senders: dict[str, VrrpSocket] = {}
         #: receiving interface -> the interface the core knows the instance by (VMAC -> parent)
         self._demux_if: dict[str, str] = {}
+        #: VMAC interface -> ((parent, family), VRID) of a multicast instance heard there: the
+        #: macvlan gets every multicast advert its parent gets, so the parent's copy is ignored
+        self._heard_on_vmac: dict[str, tuple[tuple[str, int], int]] = {}
 
     def has_socket(self, rt: InstanceRuntime) -> bool:
         return (rt.base_if, rt.family) in self.sockets
@@ -57,6 +61,8 @@ class AdvertSockets:
                     join_group=not rt.params.unicast)
                 self.vmac_senders[rt.vip_if] = sender
                 self._demux_if[rt.vip_if] = rt.base_if
+                if not rt.params.unicast:  # unicast adverts reach the parent's MAC only
+                    self._heard_on_vmac[rt.vip_if] = ((rt.base_if, rt.family), rt.params.vrid)
                 self.loop.add_reader(sender.fileno(), self._readable, sender)
             except (PyKeepalivedError, OSError) as exc:
                 self.log(f"({rt.name}) cannot use {rt.vip_if} for adverts: {exc}")
@@ -79,9 +85,21 @@ class AdvertSockets:
         """The VMAC interface goes away (its instance was removed by a reload)."""
         sender = self.vmac_senders.pop(ifname, None)
         self._demux_if.pop(ifname, None)
+        self._heard_on_vmac.pop(ifname, None)
         if sender is not None:
             self.loop.remove_reader(sender.fileno())
             sender.close()
+
+    def ignored_vrids(self, sock: VrrpSocket) -> frozenset[int] | set[int]:
+        """VRIDs whose adverts this socket must not pass on, so one advert is acted on once.
+
+        A macvlan gets every multicast advert of its parent: a VMAC socket passes on only its
+        own instance's VRID, and the parent's socket leaves that VRID to the VMAC socket."""
+        own = self._heard_on_vmac.get(sock.ifname)
+        if own is not None:  # a VMAC socket: everything but its own VRID
+            return _ALL_VRIDS - {own[1]}
+        key = (sock.ifname, sock.family)
+        return {vrid for k, vrid in self._heard_on_vmac.values() if k == key}
 
     def _readable(self, sock: VrrpSocket) -> None:
         self.on_readable(sock, self._demux_if.get(sock.ifname, sock.ifname))
@@ -103,6 +121,7 @@ class AdvertSockets:
         self.sockets.clear()
         self.vmac_senders.clear()
         self._demux_if.clear()
+        self._heard_on_vmac.clear()
 
     # A flood of rejected packets costs no timer (the core ignores them, and asyncio runs due
     # timers on every loop pass, between our bounded batches), but it costs CPU: while rejects

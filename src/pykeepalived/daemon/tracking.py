@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from pykeepalived.config.model import KeepalivedConfig
 from pykeepalived.core.priority import TrackerKind, TrackerSpec
-from pykeepalived.daemon.notify import NotifyScript, NotifySpec
-from pykeepalived.daemon.scripts import ScriptSpec, ScriptTracker
+from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
+from pykeepalived.daemon.scripts import RunAs, ScriptSpec, ScriptTracker
 from pykeepalived.daemon.security import (
     ScriptCheck,
+    ScriptFlag,
     check_script,
     resolve_script_user,
     security_violation_message,
@@ -33,13 +34,34 @@ from pykeepalived.errors import PyKeepalivedError
 TrackerCallback = Callable[[str, bool | int | None], None]
 
 
+def has_scripts(config: KeepalivedConfig) -> bool:
+    """Whether the configuration runs any script (checks, notify scripts, FIFO readers)."""
+    g = config.global_defs
+    notify: list[tuple[str | None, ...]] = [
+        (i.notify, i.notify_master, i.notify_backup, i.notify_fault, i.notify_stop,
+         i.notify_deleted, i.notify_master_rx_lower_pri) for i in config.vrrp_instances]
+    notify += [(sg.notify, sg.notify_master, sg.notify_backup, sg.notify_fault,
+                sg.notify_stop) for sg in config.sync_groups]
+    return (any(s.script for s in config.vrrp_scripts.values())
+            or any(any(cmds) for cmds in notify)
+            or bool(g.notify_fifo_script or g.vrrp_notify_fifo_script))
+
+
 class Tracking:
     """The checks and notify scripts of one configuration (see the module docstring)."""
 
     def __init__(self, config: KeepalivedConfig, log: Callable[[str], None],
-                 on_value: TrackerCallback) -> None:
+                 on_value: TrackerCallback, *, check_log: Callable[[str], None] | None = None
+                 ) -> None:
         self.config = config
         self.log = log
+        #: where the per-script findings go ("Unsafe permissions found for script ...")
+        self._check_log = check_log or log
+        self.verdicts: dict[str, ScriptCheck] = {}
+        #: used track scripts that will not run, with keepalived's log line for each
+        self.refused: dict[str, str] = {}
+        self.security_warning: str | None = None
+        self._vetted = False
         self.on_value = on_value
         self.scripts: dict[str, ScriptTracker] = {}
         self.file_tracker: FileTracker | None = None
@@ -49,9 +71,10 @@ class Tracking:
         self.script_gid = 0
         g = config.global_defs
         try:
+            # keepalived only looks the script user up when there is a script to run.
             user = resolve_script_user(g.script_user, g.script_group,
                                        enable_script_security=g.enable_script_security,
-                                       log=log)
+                                       log=log if has_scripts(config) else lambda _m: None)
         except PyKeepalivedError as exc:
             log(str(exc))
             self.disabled = True
@@ -79,17 +102,32 @@ class Tracking:
             # keepalived checks notify scripts like tracked ones and refuses unsafe ones.
             verdict = check_script(cmd, self.script_uid,
                                    self.config.global_defs.enable_script_security,
-                                   log=self.log)
+                                   log=self._check_log)
             self._checks.append(verdict)
             return NotifyScript(cmd) if verdict.ok else None
         return NotifySpec(master=vetted(master), backup=vetted(backup), fault=vetted(fault),
                           stop=vetted(stop), deleted=vetted(deleted), notify=vetted(notify),
                           master_rx_lower_pri=vetted(rx_lower))
 
+    def notifier(self) -> Notifier:
+        """The notify-script runner and FIFO writer for this configuration's script user."""
+        g = self.config.global_defs
+        run_as = RunAs(uid=self.script_uid, gid=self.script_gid) if self.script_uid else None
+        fifos = [FifoSpec(path, NotifyScript(reader) if reader else None)
+                 for path, reader in ((g.notify_fifo, g.notify_fifo_script),
+                                      (g.vrrp_notify_fifo, g.vrrp_notify_fifo_script))
+                 if path]
+        return Notifier(log=self.log, default_run_as=run_as, fifos=fifos)
+
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        """Start every used vrrp_script and the file and process watchers."""
+    def vet(self) -> None:
+        """Check every used vrrp_script as keepalived does at start (and ``-t``): refused
+        scripts are named in :attr:`refused` with keepalived's words, and
+        :attr:`security_warning` is keepalived's summary, if due. Idempotent."""
+        if self._vetted:
+            return
+        self._vetted = True
         config, g = self.config, self.config.global_defs
         used = {ts.name for i in config.vrrp_instances for ts in i.track_scripts}
         used |= {ts.name for sg in config.sync_groups for ts in sg.track_scripts}
@@ -98,12 +136,32 @@ class Tracking:
             if script is None or not script.script or self.disabled:
                 continue
             verdict = check_script(script.script, self.script_uid, g.enable_script_security,
-                                   log=self.log)
+                                   log=self._check_log)
             self._checks.append(verdict)
+            self.verdicts[name] = verdict
+            if not verdict.ok:
+                why = "due to insecure" if verdict.flags & ScriptFlag.INHIBIT \
+                    else "since not found/accessible"
+                self.refused[name] = f"Disabling track script {name} {why}"
+        self.security_warning = security_violation_message(self._checks,
+                                                           g.enable_script_security)
+        self._checks = []
+
+    def start(self) -> None:
+        """Start every used vrrp_script that passed :meth:`vet`, and the file and process
+        watchers."""
+        self.vet()
+        g = self.config.global_defs
+        for line in self.refused.values():
+            self.log(line)
+        if self.security_warning:
+            self.log(self.security_warning)
+        for name, verdict in self.verdicts.items():
             if not verdict.ok:
                 continue
+            script = self.config.vrrp_scripts[name]
             spec = ScriptSpec(
-                name=name, command=script.script, interval=script.interval,
+                name=name, command=script.script or "", interval=script.interval,
                 timeout=script.timeout, rise=script.rise, fall=script.fall,
                 weight=script.weight, reverse=script.reverse,
                 user=script.user or g.script_user, group=script.group,
@@ -113,10 +171,6 @@ class Tracking:
                                     argv=list(verdict.argv) or None)
             self.scripts[name] = tracker
             tracker.start()
-        warning = security_violation_message(self._checks, g.enable_script_security)
-        if warning:
-            self.log(warning)
-        self._checks = []
         self._start_watchers()
 
     def _start_watchers(self) -> None:

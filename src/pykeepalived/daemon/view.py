@@ -85,6 +85,9 @@ class DaemonInfo:
     version: str
     config_file: str | None
     metrics_listen: str | None
+    #: from the supervising parent: its pid, how often it respawned this process, why the last
+    #: one ended (None: not supervised)
+    supervision: Mapping[str, object] | None = None
 
 
 class DaemonView(Protocol):

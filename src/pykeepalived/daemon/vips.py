@@ -396,6 +396,17 @@ class VipManager:
             self._frame_cache[key] = frame
         return frame
 
+    def present_addresses(self, ifnames: set[str]) -> dict[str, set[str]]:
+        """The addresses on each interface right now (blocking netlink round trips)."""
+        out: dict[str, set[str]] = {}
+        for ifname in ifnames:
+            try:
+                index = self.netlink.ifindex(ifname)
+                out[ifname] = {str(a.interface.ip) for a in self.netlink.addresses(index)}
+            except PyKeepalivedError:
+                out[ifname] = set()
+        return out
+
     def link_changed(self, ifname: str) -> None:
         """A link event for ``ifname``: its MAC (and so every cached frame) may have changed."""
         self._mac_cache.pop(ifname, None)

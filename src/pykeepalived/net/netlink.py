@@ -44,7 +44,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_SECONDARY
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOWER_UP, IFF_UP
 
 from pykeepalived.errors import HostError
-from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.netns import enter_netns, run_in_netns
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -177,8 +177,12 @@ def _lifetime(value: int) -> float | None:
 
 
 def _cacheinfo(lifetime: float | None) -> dict[str, int]:
+    """``IFA_CACHEINFO`` for an address request. pyroute2 0.9 sends the ``ifa_*`` fields as
+    given; 0.7 (Debian 12's) rewrites them from ``preferred`` / ``valid`` keys in the same dict
+    (forever when absent). The encoder ignores the keys it does not know, so both are given."""
     secs = INFINITY_LIFE_TIME if lifetime is None else max(0, round(lifetime))
-    return {"ifa_preferred": secs, "ifa_valid": secs, "cstamp": 0, "tstamp": 0}
+    return {"ifa_preferred": secs, "ifa_valid": secs, "cstamp": 0, "tstamp": 0,
+            "preferred": secs, "valid": secs}
 
 
 def scope_number(value: str | int | None) -> int | None:
@@ -287,7 +291,15 @@ class Netlink:
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
-        self._ipr = _WorkerBound(lambda: IPRoute(netns=netns) if netns else IPRoute())
+
+        def open_in_netns() -> Any:
+            # The worker thread moves into ``netns`` for good, so every socket pyroute2 opens
+            # there belongs to it. (pyroute2 0.7, Debian 12's, has no ``IPRoute(netns=...)``.)
+            if netns:
+                enter_netns(netns)
+            return IPRoute()
+
+        self._ipr = _WorkerBound(open_in_netns)
 
     def close(self) -> None:
         self._ipr.shutdown()

@@ -4,7 +4,9 @@ A socket belongs to the network namespace of the thread that created it and stay
 its whole life. Python 3.11 has no ``os.setns``, so :func:`run_in_netns` calls ``setns(2)``
 through ctypes in a short-lived helper thread, runs the callable there (create sockets, write
 ``/proc/sys/net`` entries, resolve interface names) and hands back the result. The calling
-thread, and so the rest of the process, never changes namespace.
+thread, and so the rest of the process, never changes namespace. (The exceptions use
+:func:`enter_netns`: ``-s NAME`` moves the whole daemon, before it forks its VRRP child, and
+:class:`pykeepalived.net.netlink.Netlink` moves its private worker thread.)
 
 The daemon itself normally runs inside its namespace (``ip netns exec``) and passes ``None``.
 """
@@ -46,6 +48,12 @@ def _enter(netns: str) -> None:
             raise NetnsError(f"setns({netns}): {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def enter_netns(netns: str) -> None:
+    """Move the calling thread into ``netns`` for good: the whole process, when it has no
+    other thread yet (the daemon's ``-s``, before it forks its VRRP child)."""
+    _enter(netns)
 
 
 def run_in_netns(netns: str | None, fn: Callable[[], T]) -> T:

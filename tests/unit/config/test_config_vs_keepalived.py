@@ -76,3 +76,64 @@ def test_every_sample_loads_into_the_model(path: Path) -> None:
     result = load_config(path, check_files=False)
     assert result.config is not None
     assert result.config.vrrp_instances or result.config.virtual_servers
+
+
+# ---------------------------------------------------------------------------- script security
+
+
+@pytest.fixture(scope="module")
+def netns_with_eth0() -> Iterator[str]:
+    name = f"pkcfs-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for cmd in (["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+                    ["link", "set", "eth0", "up"], ["addr", "add", "192.0.2.11/24", "dev", "eth0"]):
+            subprocess.run(["ip", "-n", name, *cmd], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+SECURITY_CASES = {
+    # name: (enable_script_security, track script mode or None for missing, notify mode)
+    "secure-with-security": (True, 0o755, 0o755),
+    "insecure-track-script-with-security": (True, 0o777, 0o755),
+    "insecure-notify-with-security": (True, 0o755, 0o777),
+    "missing-track-script": (True, None, 0o755),
+    "secure-without-security": (False, 0o755, 0o755),
+    "insecure-without-security": (False, 0o777, 0o755),
+}
+
+
+@pytest.mark.parametrize("case", SECURITY_CASES)
+def test_script_security_exit_codes_match_keepalived(netns_with_eth0: str, tmp_path: Path,
+                                                      case: str) -> None:
+    security, track_mode, notify_mode = SECURITY_CASES[case]
+    track, notify = tmp_path / "check.sh", tmp_path / "notify.sh"
+    for path, mode in ((track, track_mode), (notify, notify_mode)):
+        if mode is not None:
+            path.write_text("#!/bin/sh\nexit 0\n")
+            path.chmod(mode)
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "global_defs {\n" + ("  enable_script_security\n" if security else "")
+        + "  script_user root\n}\n"
+        f'vrrp_script chk {{\n  script "{track}"\n  interval 2\n}}\n'
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 100\n"
+        "  virtual_ipaddress {\n    192.0.2.100/24\n  }\n  track_script {\n    chk\n  }\n"
+        f"  notify_master {notify}\n}}\n")
+    ka = subprocess.run(["ip", "netns", "exec", netns_with_eth0, "keepalived", "-t", "-f",
+                         str(conf)], capture_output=True, text=True, timeout=30)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    py = subprocess.run(["ip", "netns", "exec", netns_with_eth0, sys.executable, "-m",
+                         "pykeepalived", "-t", "-f", str(conf)], capture_output=True,
+                        text=True, timeout=30, env=env)
+    ka_out, py_out = ka.stdout + ka.stderr, py.stdout + py.stderr
+    if track_mode is None:
+        # pykeepalived names the missing file with file:line as a config error (exit 5 too)
+        assert ka.returncode == py.returncode == 5, (ka_out, py_out)
+        return
+    assert py.returncode == ka.returncode, (ka_out, py_out)
+    for line in ("Disabling track script chk due to insecure", "SECURITY VIOLATION",
+                 "There are insecure scripts"):
+        assert (line in ka_out) == (line in py_out), (line, ka_out, py_out)

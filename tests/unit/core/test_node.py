@@ -56,3 +56,40 @@ def test_adopt_keeps_a_running_router_in_the_new_nodes_table_and_sync_group() ->
     group = new.groups["G"]
     assert group.members[0] is kept and kept.group is group
     assert group.members[1] is new.routers["B"]
+
+
+def test_only_adverts_that_pass_every_check_are_reported_as_accepted() -> None:
+    """Split-brain evidence comes from Node.last_accepted: never from a packet any check
+    (TTL, version, checksum, authentication, interval, addresses, VRID) refused."""
+    p = RouterParams(name="A", vrid=1, priority=100, src=ip_address("192.0.2.1"),
+                     addresses=(ip_address("192.0.2.100"),), destinations=(GROUP,), version=2,
+                     auth_type=packet.AUTH_PASS, auth_pass=b"secret")
+    node = Node([p])
+    node.start(0.0)
+    src = ip_address("192.0.2.2")
+
+    def advert(**changes: object) -> bytes:
+        fields: dict[str, object] = dict(version=2, vrid=1, priority=150, interval=1,
+                                         addresses=(ip_address("192.0.2.100"),),
+                                         auth_type=packet.AUTH_PASS,
+                                         auth_data=packet.pass_auth_data(b"secret"))
+        fields.update(changes)
+        return packet.encode(packet.Advertisement(**fields), src, GROUP)  # type: ignore[arg-type]
+
+    refused = {
+        "ttl": (advert(), 64),
+        "password": (advert(auth_data=packet.pass_auth_data(b"wrong")), 255),
+        "auth type": (advert(auth_type=packet.AUTH_NONE, auth_data=b""), 255),
+        "interval": (advert(interval=2), 255),
+        "addresses": (advert(addresses=(ip_address("192.0.2.7"),)), 255),
+        "vrid": (advert(vrid=9), 255),
+    }
+    for what, (data, ttl) in refused.items():
+        node.datagram(1.0, data, src, GROUP, interface="eth0", ttl=ttl)
+        assert node.last_accepted is None, what
+    node.datagram(1.0, advert(), src, GROUP, interface="eth0")
+    accepted = node.last_accepted
+    assert accepted is not None and (accepted.instance, accepted.src, accepted.priority) == \
+        ("A", src, 150)
+    node.datagram(1.1, advert()[:-1], src, GROUP, interface="eth0")  # malformed: cleared
+    assert node.last_accepted is None

@@ -243,18 +243,18 @@ def test_metrics_endpoint_serves_live_figures(tmp_path: Path) -> None:
 
     (before, after), _ = run_with_daemon(tmp_path, body)
     assert before.startswith(b"HTTP/1.1 200 OK")
-    assert b'pykeepalived_vrrp_state{instance="VI_1"} 2.0' in before
-    assert b'pykeepalived_vrrp_priority{instance="VI_1"} 255.0' in before
-    assert b'pykeepalived_vrrp_maintenance{instance="VI_1"} 0.0' in before
-    assert b'pykeepalived_vrrp_transitions_total{instance="VI_1"} 1.0' in before
-    assert b'pykeepalived_vrrp_priority{instance="VI_1"} 1.0' in after
-    assert b'pykeepalived_vrrp_maintenance{instance="VI_1"} 1.0' in after
+    assert b'pykeepalived_vrrp_state{iname="VI_1",intf="eth0",vrid="51"} 2.0' in before
+    assert b'pykeepalived_vrrp_priority{iname="VI_1",intf="eth0",vrid="51"} 255.0' in before
+    assert b'pykeepalived_vrrp_maintenance{iname="VI_1",intf="eth0",vrid="51"} 0.0' in before
+    assert b'pykeepalived_vrrp_transitions_total{iname="VI_1",intf="eth0",vrid="51"} 1.0' in before
+    assert b'pykeepalived_vrrp_priority{iname="VI_1",intf="eth0",vrid="51"} 1.0' in after
+    assert b'pykeepalived_vrrp_maintenance{iname="VI_1",intf="eth0",vrid="51"} 1.0' in after
 
 
 def test_parse_listen() -> None:
     assert parse_listen("127.0.0.1:9650") == ("127.0.0.1", 9650)
     assert parse_listen("[::1]:9650") == ("::1", 9650)
-    assert parse_listen(":9650") == ("0.0.0.0", 9650)
+    assert parse_listen(":9650") == ("", 9650)
     for bad in ("9650", "host:", "host:70000"):
         with pytest.raises(MetricsError):
             parse_listen(bad)
