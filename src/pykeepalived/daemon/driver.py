@@ -51,7 +51,7 @@ from pykeepalived.daemon.tracking import Tracking
 from pykeepalived.daemon.view import DaemonInfo, RouterView, ScriptView, VipRef
 from pykeepalived.daemon.vips import DEFAULT_VIP_LIFETIME, KernelEffects, VipManager
 from pykeepalived.errors import DaemonError, PyKeepalivedError
-from pykeepalived.net.netlink import Netlink
+from pykeepalived.net.netlink import LinkInfo, Netlink
 from pykeepalived.net.rtnl_events import LinkMonitor
 from pykeepalived.net.vrrp_socket import VrrpSocket
 
@@ -200,25 +200,30 @@ class Daemon:
     # ------------------------------------------------------------------ configuration -> core
 
     def _runtimes(self, config: KeepalivedConfig) -> dict[str, InstanceRuntime]:
-        """Ask the host what the translation needs (VMAC interfaces, source addresses)."""
-        out = {}
+        """Ask the host what the translation needs: VMACs, sources (one lookup per link)."""
+        out, links = {}, {}
         for cfg in config.vrrp_instances:
             base_if = runtime.base_interface(config, cfg)
             family = runtime.family_of(cfg)
             vip_if = self.effects.create_vmac(cfg, base_if, family)
+            if base_if not in links:
+                links[base_if] = self._link(base_if)
             out[cfg.name] = runtime.instance_runtime(
-                config, cfg, vip_if=vip_if, src=self._source_for(cfg, base_if),
+                config, cfg, vip_if=vip_if, src=self._source_for(cfg, links[base_if]),
                 fast_preempt=self.fast_preempt)
         return out
 
-    def _source_for(self, cfg: VrrpInstance, ifname: str) -> IPAddress:
+    def _link(self, ifname: str) -> LinkInfo | None:
+        try:
+            return self.netlink.link(ifname)
+        except PyKeepalivedError:
+            return None
+
+    def _source_for(self, cfg: VrrpInstance, link: LinkInfo | None) -> IPAddress:
         family = runtime.family_of(cfg)
         found = runtime.explicit_source(cfg)
-        if found is None:
-            try:
-                found = self.netlink.link(ifname).default_source(family)
-            except PyKeepalivedError:
-                found = None
+        if found is None and link is not None:
+            found = link.default_source(family)
         return found if found is not None else runtime.unspecified_source(family)
 
     def _initial_trackers(self, rt: InstanceRuntime, now: float) -> None:
@@ -371,7 +376,8 @@ class Daemon:
             if self.sockets is not None and not self.sockets.has_socket(rt):
                 self.sockets.open_for(rt)
             if rt.params.src.is_unspecified:
-                self.node.routers[rt.name].update_source(self._source_for(rt.cfg, ifname))
+                self.node.routers[rt.name].update_source(
+                    self._source_for(rt.cfg, self._link(ifname)))
 
     # ------------------------------------------------------------------ actions
 
