@@ -343,9 +343,6 @@ def vmac_start_up(lab: Lab, kind: str,
         m.stop_all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "use_vmac start-up: pykeepalived sees its new VMAC interface reported down, enters FAULT "
-    "(and runs the FAULT notify) and goes back to BACKUP; keepalived goes BACKUP -> MASTER"))
 def test_use_vmac_start_up_states_and_notify_as_keepalived(
     lab: Lab, request: pytest.FixtureRequest
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -150,9 +151,10 @@ class Daemon:
         g = config.global_defs
         self.notifier = tracking.notifier()
         await self.notifier.open()
+        # VMACs are made (and up) before links are watched: their creation is not news.
+        self.instances = self._runtimes(config)
         self.link_monitor = LinkMonitor(on_link=self._on_link)
         self.link_monitor.start(loop)
-        self.instances = self._runtimes(config)
         self.node = Node([rt.params for rt in self.instances.values()],
                          runtime.sync_groups(config, self.instances))
         self.tracking = tracking
@@ -214,10 +216,9 @@ class Daemon:
         return out
 
     def _link(self, ifname: str) -> LinkInfo | None:
-        try:
+        with contextlib.suppress(PyKeepalivedError):
             return self.netlink.link(ifname)
-        except PyKeepalivedError:
-            return None
+        return None
 
     def _source_for(self, cfg: VrrpInstance, link: LinkInfo | None) -> IPAddress:
         family = runtime.family_of(cfg)
@@ -230,11 +231,10 @@ class Daemon:
         router = self.node.routers[rt.name]
         for spec in rt.params.trackers:
             if spec.kind is TrackerKind.INTERFACE:
-                try:
-                    info = self.netlink.link(spec.name)
-                    up = info.admin_up and info.oper_up
-                except PyKeepalivedError:
-                    up = False
+                # a VMAC we just made is up; its carrier follows the parent's a moment later
+                info = self._link(spec.name)
+                up = info is not None and info.admin_up and (
+                    info.oper_up or spec.name == rt.vip_if != rt.base_if)
                 router.tracker_values[spec.key] = up
             elif self.tracking is not None:
                 known, value = self.tracking.initial_value(spec)
