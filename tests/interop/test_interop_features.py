@@ -221,10 +221,6 @@ def backup_pulled_into_fault(lab: Lab, kind: str,
         m.stop_all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a BACKUP instance pulled into FAULT by its sync group: pykeepalived logs "
-    "'(VI_1) Entering FAULT STATE', keepalived 2.2.7 only the group line "
-    "(vrrp_sync_fault sets the state before vrrp_state_leave_fault, which then logs nothing)"))
 def test_sync_group_backup_pulled_into_fault_logs_and_notifies_as_keepalived(
     lab: Lab, request: pytest.FixtureRequest
 ) -> None:

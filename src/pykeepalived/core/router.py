@@ -562,11 +562,14 @@ class VirtualRouter:
             else:
                 self.leave_fault(now, out)
 
-    def enter_fault(self, now: float, out: list[Action]) -> None:
+    def enter_fault(self, now: float, out: list[Action], *, by_group: bool = False) -> None:
+        """Enter FAULT. A BACKUP pulled in by its sync group logs no state line of its own
+        (keepalived 2.2.7 logs only the group's "Syncing instances to FAULT state")."""
         if self.state is State.MASTER:
             self._leave_master(now, Event.FAULT, ", ".join(self.fault_reasons), out)
         elif self.state is not State.FAULT:
-            out.append(self._entering(State.FAULT))
+            if not by_group:
+                out.append(self._entering(State.FAULT))
             self._timers.pop(Timer.DOWN, None)
             self._transition(now, Event.FAULT, ", ".join(self.fault_reasons) or "fault", out)
             self.want = State.FAULT

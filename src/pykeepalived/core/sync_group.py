@@ -37,7 +37,7 @@ class GroupMember(Protocol):
 
     def force_backup(self, now: float, out: list[Action]) -> None: ...
 
-    def enter_fault(self, now: float, out: list[Action]) -> None: ...
+    def enter_fault(self, now: float, out: list[Action], *, by_group: bool = False) -> None: ...
 
     def leave_fault(self, now: float, out: list[Action]) -> None: ...
 
@@ -90,7 +90,7 @@ class SyncGroup:
         out.append(Log(f"VRRP_Group({self.name}) Syncing instances to FAULT state"))
         for m in self.members:
             if m is not who and m.state in (State.MASTER, State.BACKUP):
-                m.enter_fault(now, out)
+                m.enter_fault(now, out, by_group=True)
         self._notify(State.FAULT, out)
 
     def member_fault_cleared(self, now: float, who: GroupMember, out: list[Action]) -> None:
