@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ INSTANCES = (
 )
 CONFIG_LABEL = {"VI_v2_1s": "VRRPv2 1 s", "VI_v3_1s": "VRRPv3 1 s",
                 "VI_v3_100ms": "VRRPv3 0.1 s"}
-SCENARIOS = ("crash", "link_down", "graceful", "health", "preempt_link", "preempt_health")
+SCENARIOS = ("crash", "vrrp_crash", "link_down", "graceful", "health", "preempt_link",
+             "preempt_health")
 SCENARIO_LABEL = {
     "crash": "master crash (kill -9)",
+    "vrrp_crash": "VRRP process crash (kill -9 of the -r pid)",
     "link_down": "link down",
     "graceful": "graceful stop (SIGTERM)",
     "health": "health-check failure",
@@ -135,6 +138,11 @@ def sample(b: Bed, scenario: str, rng: random.Random) -> list[dict[str, object]]
         n1.kill9()
         record("crash", _takeovers(b, "n2", t, 6.0))
         _restart_n1(b)
+    elif scenario == "vrrp_crash":
+        # Only the process that speaks VRRP dies (keepalived's VRRP child, pykeepalived's): each
+        # daemon's parent respawns it, and pykeepalived's hands over first (issue 16).
+        os.kill(n1.vrrp_pid(), signal.SIGKILL)
+        record("vrrp_crash", _takeovers(b, "n2", t, 6.0))
     elif scenario == "graceful":
         n1.stop()
         record("graceful", _takeovers(b, "n2", t, 6.0))
@@ -159,7 +167,7 @@ def sample(b: Bed, scenario: str, rng: random.Random) -> list[dict[str, object]]
     return rows
 
 
-FAULTS = ("crash", "link_down", "graceful", "health")
+FAULTS = ("crash", "vrrp_crash", "link_down", "graceful", "health")
 
 
 def run(runs: int, rng: random.Random, faults: tuple[str, ...] = FAULTS) -> list[dict[str, object]]:

@@ -40,3 +40,19 @@ def test_one_graceful_failover_sample_per_daemon_and_report(tmp_path: Path) -> N
     text = report.render(Results(meta={"date": "test"}, failover=rows), tmp_path)
     assert "| graceful stop (SIGTERM) | VRRPv3 0.1 s | 1/1, 1/1 |" in text
     assert "ratio median" in text
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived not installed")
+def test_one_vrrp_process_crash_sample_per_daemon() -> None:
+    """kill -9 of the -r pid: pykeepalived's supervisor hands over (within the backup's skew
+    time), keepalived's backup waits its down interval; both respawn and the master returns."""
+    rng = random.Random(11)
+    for kind in ("ka", "py"):
+        with failover.bed(kind) as b:
+            got = failover.sample(b, "vrrp_crash", rng)
+            assert wait_holding(b.cluster, "n1", b.vips, timeout=15), b.cluster.logs()
+        for r in got:
+            inst = next(i for i in failover.INSTANCES if i.name == r["config"])
+            assert r["seconds"] is not None, r
+            if kind == "py":
+                assert r["seconds"] <= skew_time(inst.version, 100, inst.advert_int) + 0.25, r
