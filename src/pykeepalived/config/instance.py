@@ -250,8 +250,9 @@ def authentication(v: Values, st: Statement, o: dict[str, Any]) -> None:
             if raw is None:
                 continue
             if len(raw) > 8:
-                v.diags.warning(s.arg_loc(0), "auth_pass is longer than 8 characters; "
-                                "only the first 8 are used")
+                # keepalived 2.2.7: the daemon truncates, -t fails (exit 5) on it.
+                v.diags.mistake(s.arg_loc(0), "Truncating auth_pass to 8 characters (the "
+                                "VRRPv2 field is 8 octets)")
             o["auth_pass"] = raw[:8]
 
 
