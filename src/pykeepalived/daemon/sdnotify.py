@@ -9,10 +9,13 @@ daemon down.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the supervising parent imports this module and must not load asyncio
+    import asyncio
 
 
 class SystemdNotifier:

@@ -157,3 +157,14 @@ def test_signals_are_passed_on_and_term_stops_child_then_parent(tmp_path: Path) 
     assert len(starts(tmp_path)) == 1  # stopped, not respawned
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+def test_the_parent_stays_small_no_asyncio_no_pyroute2() -> None:
+    """The supervisor is forked before the heavy imports: importing what it runs must not
+    pull in asyncio or pyroute2 (a typing-only import once did)."""
+    code = ("import sys, pykeepalived.daemon.supervisor\n"
+            "print(sorted(m for m in sys.modules if m == 'asyncio' or m.startswith('pyroute2')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
