@@ -16,59 +16,34 @@ from __future__ import annotations
 import errno
 import select
 import socket
-import struct
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
+from pykeepalived.net.nlwire import (
+    IFADDRMSG,
+    NLM_F_ACK,
+    NLM_F_REQUEST,
+    NLMSGHDR,
+    RTM_DELADDR,
+    address_attributes,
+    address_family,
+    error_answers,
+)
+
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
-
-# linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h
-NLM_F_REQUEST = 0x1
-NLM_F_ACK = 0x4
-NLMSG_ERROR = 0x2
-RTM_DELADDR = 21
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-
-NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
-IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-RTATTR = struct.Struct("=HH")  # length, type
-_ERROR_CODE = struct.Struct("=i")  # negative errno right after the header
 
 #: Errors that mean "the address is not there": nothing left to remove.
 ALREADY_GONE = frozenset({errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH, errno.ENODEV})
 
 
-def rtattr(kind: int, payload: bytes) -> bytes:
-    length = RTATTR.size + len(payload)
-    return RTATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
-
-
 def encode_deladdr(ifindex: int, interface: IPInterface, *, peer: IPAddress | None = None,
                    seq: int = 0) -> bytes:
     """One RTM_DELADDR request (acknowledged), as ``Netlink.remove_address`` sends it."""
-    family = socket.AF_INET6 if interface.version == 6 else socket.AF_INET
-    body = IFADDRMSG.pack(family, interface.network.prefixlen, 0, 0, ifindex)
-    local = interface.ip.packed
-    if family == socket.AF_INET or peer is not None:
-        body += rtattr(IFA_LOCAL, local)
-    body += rtattr(IFA_ADDRESS, peer.packed if peer is not None else local)
+    body = IFADDRMSG.pack(address_family(interface), interface.network.prefixlen, 0, 0, ifindex)
+    body += address_attributes(interface, peer)
     return NLMSGHDR.pack(NLMSGHDR.size + len(body), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK,
                          seq, 0) + body
-
-
-def parse_answers(data: bytes) -> list[tuple[int, int]]:
-    """(sequence number, errno) of every NLMSG_ERROR (errno 0: an acknowledgement) in ``data``."""
-    out = []
-    offset = 0
-    while offset + NLMSGHDR.size <= len(data):
-        length, kind, _flags, seq, _port = NLMSGHDR.unpack_from(data, offset)
-        if length < NLMSGHDR.size:
-            break
-        if kind == NLMSG_ERROR and length >= NLMSGHDR.size + _ERROR_CODE.size:
-            out.append((seq, -_ERROR_CODE.unpack_from(data, offset + NLMSGHDR.size)[0]))
-        offset += (length + 3) & ~3
-    return out
 
 
 def remove_addresses(requests: Sequence[bytes], *, timeout: float = 0.5,
@@ -102,7 +77,7 @@ def remove_addresses(requests: Sequence[bytes], *, timeout: float = 0.5,
                     data = sock.recv(65536)
                 except OSError:  # ENOBUFS: answers were lost, the requests were still done
                     break
-                for seq, code in parse_answers(data):
+                for seq, code in error_answers(data):
                     waiting.discard(seq)
                     if code and code not in ALREADY_GONE:
                         failed[seq] = code

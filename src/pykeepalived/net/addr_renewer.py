@@ -16,26 +16,25 @@ import struct
 from collections.abc import Sequence
 from ipaddress import IPv4Address
 
-from pyroute2.netlink import NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_ERROR
+from pyroute2.netlink import NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from pykeepalived.net.netlink import INFINITY_LIFE_TIME, IPAddress, IPInterface, scope_number
 from pykeepalived.net.netns import run_in_netns
-from pykeepalived.net.rtnl_events import NLMSGHDR, split_messages
+from pykeepalived.net.nlwire import (
+    IFA_BROADCAST,
+    IFA_CACHEINFO,
+    IFA_LABEL,
+    IFADDRMSG,
+    NLMSGHDR,
+    address_attributes,
+    address_family,
+    error_answers,
+    rtattr,
+)
 
-# linux/if_addr.h attribute types (pyroute2 names them only inside ``ifaddrmsg.nla_map``).
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO = 1, 2, 3, 4, 6
-
-_IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-_RTATTR = struct.Struct("=HH")  # length, type
 _CACHEINFO = struct.Struct("=IIII")  # preferred, valid, cstamp, tstamp
-_NLMSGERR_CODE = struct.Struct("=i")  # negative errno right after the header
-
-
-def _rtattr(kind: int, payload: bytes) -> bytes:
-    length = _RTATTR.size + len(payload)
-    return _RTATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
 
 
 def encode_newaddr(
@@ -55,23 +54,15 @@ def encode_newaddr(
     Used for crash-safe VIP renewal: replacing an existing address only refreshes its
     lifetimes, and one that has already expired is created again with all its attributes.
     """
-    family = socket.AF_INET6 if interface.version == 6 else socket.AF_INET
-    body = _IFADDRMSG.pack(family, interface.network.prefixlen,
-                           IFA_F_NODAD if nodad else 0, scope_number(scope) or 0, ifindex)
-    local = interface.ip.packed
-    if family == socket.AF_INET:
-        body += _rtattr(IFA_LOCAL, local)
-        body += _rtattr(IFA_ADDRESS, peer.packed if peer is not None else local)
-    else:
-        if peer is not None:
-            body += _rtattr(IFA_LOCAL, local)
-        body += _rtattr(IFA_ADDRESS, peer.packed if peer is not None else local)
+    body = IFADDRMSG.pack(address_family(interface), interface.network.prefixlen,
+                          IFA_F_NODAD if nodad else 0, scope_number(scope) or 0, ifindex)
+    body += address_attributes(interface, peer)
     if brd is not None:
-        body += _rtattr(IFA_BROADCAST, brd.packed)
+        body += rtattr(IFA_BROADCAST, brd.packed)
     if label is not None:
-        body += _rtattr(IFA_LABEL, label.encode() + b"\0")
+        body += rtattr(IFA_LABEL, label.encode() + b"\0")
     secs = INFINITY_LIFE_TIME if lifetime is None else max(0, round(lifetime))
-    body += _rtattr(IFA_CACHEINFO, _CACHEINFO.pack(secs, secs, 0, 0))
+    body += rtattr(IFA_CACHEINFO, _CACHEINFO.pack(secs, secs, 0, 0))
     flags = NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE
     return NLMSGHDR.pack(NLMSGHDR.size + len(body), RTM_NEWADDR, flags, seq, 0) + body
 
@@ -129,10 +120,7 @@ class AddressRenewer:
             except OSError as exc:
                 self.errors[exc.errno or 0] = self.errors.get(exc.errno or 0, 0) + 1
                 return failures
-            for kind, seq, msg in split_messages(data):
-                if kind != NLMSG_ERROR or len(msg) < NLMSGHDR.size + _NLMSGERR_CODE.size:
-                    continue
-                code = -_NLMSGERR_CODE.unpack_from(msg, NLMSGHDR.size)[0]
+            for seq, code in error_answers(data):
                 if code:
                     failures.append((code, seq))
                     self.errors[code] = self.errors.get(code, 0) + 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -29,13 +28,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOWER_UP, IFF_UP, ifinfmsg
 
 from pykeepalived.net.netlink import IPInterface, decode_address
 from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.nlwire import split_messages
 
 #: Multicast groups to pass to :func:`open_event_socket`.
 LINK_GROUPS = RTMGRP_LINK
 ADDRESS_GROUPS = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
-
-#: linux/netlink.h ``struct nlmsghdr``: length, type, flags, sequence number, port id.
-NLMSGHDR = struct.Struct("=IHHII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +50,6 @@ class AddressEvent:
     interface: IPInterface
     added: bool
     label: str | None
-
-
-def split_messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """(type, sequence number, whole message) for each netlink message in one datagram.
-
-    Stops at the first malformed header rather than guessing where the next message starts.
-    """
-    offset = 0
-    while offset + NLMSGHDR.size <= len(data):
-        length, msg_type, _flags, seq, _pid = NLMSGHDR.unpack_from(data, offset)
-        if length < NLMSGHDR.size or offset + length > len(data):
-            return
-        yield msg_type, seq, data[offset : offset + length]
-        offset += (length + 3) & ~3
 
 
 def parse_rtnl_events(data: bytes) -> Iterator[LinkEvent | AddressEvent]:

@@ -12,8 +12,9 @@ from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR
 from pyroute2.netlink.rtnl import RTM_DELADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
-from pykeepalived.net.addr_release import NLMSGHDR, encode_deladdr, parse_answers
+from pykeepalived.net.addr_release import encode_deladdr
 from pykeepalived.net.netlink import IPAddress, IPInterface
+from pykeepalived.net.nlwire import NLMSGHDR, error_answers
 
 
 def _pyroute2_deladdr(ifindex: int, interface: IPInterface, peer: IPAddress | None,
@@ -56,5 +57,5 @@ def test_answers_name_each_request_by_sequence_number() -> None:
         return NLMSGHDR.pack(NLMSGHDR.size + len(body), NLMSG_ERROR, 0, seq, 0) + body
 
     data = error(1, 0) + error(2, errno.EADDRNOTAVAIL) + error(3, errno.EPERM)
-    assert parse_answers(data) == [(1, 0), (2, errno.EADDRNOTAVAIL), (3, errno.EPERM)]
-    assert parse_answers(data[:10]) == []  # a truncated header is no answer
+    assert error_answers(data) == [(1, 0), (2, errno.EADDRNOTAVAIL), (3, errno.EPERM)]
+    assert error_answers(data[:10]) == []  # a truncated header is no answer
