@@ -16,7 +16,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import assert_never
 
 from pykeepalived import __version__
@@ -124,13 +124,10 @@ class Daemon:
         await self.shutdown()
         return 0
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     def _install_signals(self) -> None:
         assert self.loop is not None
-        self.loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        self.loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        self.loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        self.loop.add_signal_handler(signal.SIGINT, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self.loop.add_signal_handler(
             signal.SIGUSR1, lambda: dumps.write_data(self._dump_source(), self.log.event))
@@ -163,9 +160,8 @@ class Daemon:
         self.effects.static_setup(config)
         for rt in self.instances.values():
             self.sockets.open_for(rt)
+        self._initial_trackers(self.instances.values())
         now = loop.time()
-        for rt in self.instances.values():
-            self._initial_trackers(rt, now)
         if g.vrrp_startup_delay > 0:
             # keepalived's vrrp_startup_delay: give the network time to come up after boot.
             self.log.event(f"Delaying startup for {g.vrrp_startup_delay:g} seconds")
@@ -227,19 +223,23 @@ class Daemon:
             found = link.default_source(family)
         return found if found is not None else runtime.unspecified_source(family)
 
-    def _initial_trackers(self, rt: InstanceRuntime, now: float) -> None:
-        router = self.node.routers[rt.name]
-        for spec in rt.params.trackers:
-            if spec.kind is TrackerKind.INTERFACE:
-                # a VMAC we just made is up; its carrier follows the parent's a moment later
-                info = self._link(spec.name)
-                up = info is not None and info.admin_up and (
-                    info.oper_up or spec.name == rt.vip_if != rt.base_if)
-                router.tracker_values[spec.key] = up
-            elif self.tracking is not None:
-                known, value = self.tracking.initial_value(spec)
-                if known:
-                    router.tracker_values[spec.key] = value
+    def _initial_trackers(self, runtimes: Iterable[InstanceRuntime]) -> None:
+        """Tracker values before the first election (one link lookup per interface)."""
+        links: dict[str, LinkInfo | None] = {}
+        for rt in runtimes:
+            router = self.node.routers[rt.name]
+            for spec in rt.params.trackers:
+                if spec.kind is TrackerKind.INTERFACE:
+                    if spec.name not in links:
+                        links[spec.name] = self._link(spec.name)
+                    info = links[spec.name]
+                    # a VMAC we just made is up; its carrier follows the parent's shortly
+                    router.tracker_values[spec.key] = info is not None and info.admin_up and (
+                        info.oper_up or spec.name == rt.vip_if != rt.base_if)
+                elif self.tracking is not None:
+                    known, value = self.tracking.initial_value(spec)
+                    if known:
+                        router.tracker_values[spec.key] = value
 
     # ------------------------------------------------------------------ reload
 
@@ -301,8 +301,8 @@ class Daemon:
         self.effects.setup_accept_filter(new_instances.values())
         for rt in new_instances.values():
             self.sockets.open_for(rt)
+        self._initial_trackers(new_instances[name] for name in plan.start)
         for name in plan.start:
-            self._initial_trackers(new_instances[name], now)
             start.extend(node.routers[name].start(now))
         self.apply(start)
         self.sd.ready(self._status_line())

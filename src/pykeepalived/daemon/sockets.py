@@ -19,6 +19,7 @@ from pykeepalived.net.vrrp_socket import VrrpSocket, vrrp_filter
 
 ReadableCallback = Callable[[VrrpSocket, str], None]
 _ALL_VRIDS = frozenset(range(256))
+_NONE: frozenset[int] = frozenset()
 
 
 class AdvertSockets:
@@ -38,6 +39,8 @@ class AdvertSockets:
         #: VMAC interface -> ((parent, family), VRID) of a multicast instance heard there: the
         #: macvlan gets every multicast advert its parent gets, so the parent's copy is ignored
         self._heard_on_vmac: dict[str, tuple[tuple[str, int], int]] = {}
+        #: (interface, family) of a socket -> the VRIDs it must not pass on (see ignored_vrids)
+        self._ignored: dict[tuple[str, int], frozenset[int]] = {}
 
     def has_socket(self, rt: InstanceRuntime) -> bool:
         return (rt.base_if, rt.family) in self.sockets
@@ -63,6 +66,7 @@ class AdvertSockets:
                 self._demux_if[rt.vip_if] = rt.base_if
                 if not rt.params.unicast:  # unicast adverts reach the parent's MAC only
                     self._heard_on_vmac[rt.vip_if] = ((rt.base_if, rt.family), rt.params.vrid)
+                    self._update_ignored()
                 self.loop.add_reader(sender.fileno(), self._readable, sender)
             except (PyKeepalivedError, OSError) as exc:
                 self.log(f"({rt.name}) cannot use {rt.vip_if} for adverts: {exc}")
@@ -85,21 +89,26 @@ class AdvertSockets:
         """The VMAC interface goes away (its instance was removed by a reload)."""
         sender = self.vmac_senders.pop(ifname, None)
         self._demux_if.pop(ifname, None)
-        self._heard_on_vmac.pop(ifname, None)
+        if self._heard_on_vmac.pop(ifname, None) is not None:
+            self._update_ignored()
         if sender is not None:
             self.loop.remove_reader(sender.fileno())
             sender.close()
 
-    def ignored_vrids(self, sock: VrrpSocket) -> frozenset[int] | set[int]:
+    def ignored_vrids(self, sock: VrrpSocket) -> frozenset[int]:
         """VRIDs whose adverts this socket must not pass on, so one advert is acted on once.
 
         A macvlan gets every multicast advert of its parent: a VMAC socket passes on only its
-        own instance's VRID, and the parent's socket leaves that VRID to the VMAC socket."""
-        own = self._heard_on_vmac.get(sock.ifname)
-        if own is not None:  # a VMAC socket: everything but its own VRID
-            return _ALL_VRIDS - {own[1]}
-        key = (sock.ifname, sock.family)
-        return {vrid for k, vrid in self._heard_on_vmac.values() if k == key}
+        own instance's VRID, and the parent's socket leaves that VRID to the VMAC socket.
+        Looked up on every read, so worked out only when a VMAC socket comes or goes."""
+        return self._ignored.get((sock.ifname, sock.family), _NONE)
+
+    def _update_ignored(self) -> None:
+        ignored: dict[tuple[str, int], set[int]] = {}
+        for vmac_if, (parent, vrid) in self._heard_on_vmac.items():
+            ignored[(vmac_if, parent[1])] = set(_ALL_VRIDS - {vrid})
+            ignored.setdefault(parent, set()).add(vrid)
+        self._ignored = {key: frozenset(vrids) for key, vrids in ignored.items()}
 
     def _readable(self, sock: VrrpSocket) -> None:
         self.on_readable(sock, self._demux_if.get(sock.ifname, sock.ifname))
@@ -122,6 +131,7 @@ class AdvertSockets:
         self.vmac_senders.clear()
         self._demux_if.clear()
         self._heard_on_vmac.clear()
+        self._ignored = {}
 
     # A flood of rejected packets costs no timer (the core ignores them, and asyncio runs due
     # timers on every loop pass, between our bounded batches), but it costs CPU: while rejects
