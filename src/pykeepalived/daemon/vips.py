@@ -82,8 +82,6 @@ class Holding:
     addresses: list[tuple[int, VirtualIP]] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
-    #: the instance is MASTER on the host: its addresses are renewed
-    active: bool = False
 
 
 class VipManager:
@@ -205,7 +203,7 @@ class VipManager:
                 self.vip_filter.add_vips([v.address.ip for v, _ in rt.vips()])
             except (PyKeepalivedError, OSError) as exc:
                 self.log(f"({name}) accept-mode filter: {exc}")
-        h = self.holdings[name] = Holding(active=True)
+        h = self.holdings[name] = Holding()
         # Wanted again: whatever could not be removed is ours to keep now.
         for key in [k for k, v in self.stuck.items() if v[0] == name]:
             del self.stuck[key]
@@ -249,8 +247,7 @@ class VipManager:
                     installed.append((self.netlink.ifindex(ifname), vip))
         for ifindex, vip in installed:
             try:
-                self.netlink.remove_address(ifindex, vip.address,
-                                            peer=vip.peer.ip if vip.peer else None)
+                self._remove_address(ifindex, vip)
             except (PyKeepalivedError, OSError) as exc:
                 # Two nodes may now answer for this address: say so loudly, keep trying.
                 self.error(f"({rt.name}) cannot remove VIP {vip.address} (interface index "
@@ -260,6 +257,10 @@ class VipManager:
             with contextlib.suppress(PyKeepalivedError, OSError):
                 self.vip_filter.remove_vips([v.address.ip for v, _ in rt.vips()])
 
+    def _remove_address(self, ifindex: int, vip: VirtualIP) -> None:
+        self.netlink.remove_address(ifindex, vip.address,
+                                    peer=vip.peer.ip if vip.peer is not None else None)
+
     def unreleased(self, name: str) -> set[str]:
         """VIPs (``addr/len``) the instance gave up but that could not be removed yet."""
         return {key[1] for key, (owner, _, _) in self.stuck.items() if owner == name}
@@ -268,8 +269,7 @@ class VipManager:
         """Try again to remove every VIP whose removal failed."""
         for (ifindex, addr), (name, vip, tries) in list(self.stuck.items()):
             try:
-                self.netlink.remove_address(ifindex, vip.address,
-                                            peer=vip.peer.ip if vip.peer else None)
+                self._remove_address(ifindex, vip)
             except (PyKeepalivedError, OSError) as exc:
                 self.stuck[(ifindex, addr)] = (name, vip, tries + 1)
                 if tries + 1 in (2, 10) or (tries + 1) % 60 == 0:
@@ -317,9 +317,7 @@ class VipManager:
             while True:
                 await asyncio.sleep(lifetime / 4)
                 batch = []
-                for h in self.holdings.values():
-                    if not h.active:
-                        continue
+                for h in self.holdings.values():  # held: the instance is MASTER
                     for ifindex, vip in h.addresses:
                         key = (ifindex, str(vip.address))
                         msg = cache.get(key)

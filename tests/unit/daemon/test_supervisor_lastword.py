@@ -169,7 +169,7 @@ def test_the_parent_hears_each_master_and_its_vips_and_when_it_stops(
     assert speaker.loop.later[0][0] == 1.0  # start-up: one beat a second
     actions = speaker.node.start(0.0)
     vip = speaker.instances["VI_1"].cfg.virtual_ipaddresses[0]
-    speaker.vip_manager.holdings["VI_1"] = Holding(addresses=[(7, vip)], active=True)
+    speaker.vip_manager.holdings["VI_1"] = Holding(addresses=[(7, vip)])
     lw.after(actions)
     messages = received(parent)
     # VI_1 (an address owner) is MASTER at once; VI_2 is BACKUP: nothing to say for it.
@@ -199,7 +199,7 @@ def test_with_dont_release_vrrp_only_the_advert_is_left_to_say(
     speaker = Speaker(tmp_path)
     speaker.vip_lifetime = None  # -V: VIPs stay on stop, and on a crash
     vip = speaker.instances["VI_1"].cfg.virtual_ipaddresses[0]
-    speaker.vip_manager.holdings["VI_1"] = Holding(addresses=[(7, vip)], active=True)
+    speaker.vip_manager.holdings["VI_1"] = Holding(addresses=[(7, vip)])
     lw = LastWord(speaker, child)  # type: ignore[arg-type]
     lw.after(speaker.node.start(0.0))
     says = [m for m in received(parent) if isinstance(m, Say)]
