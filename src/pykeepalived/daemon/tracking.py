@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pykeepalived.config.model import KeepalivedConfig
+from pykeepalived.config.model import KeepalivedConfig, SyncGroup, VrrpInstance
 from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.daemon.notify import FifoSpec, Notifier, NotifyScript, NotifySpec
 from pykeepalived.daemon.scripts import RunAs, ScriptSpec, ScriptTracker
@@ -34,16 +34,30 @@ from pykeepalived.errors import PyKeepalivedError
 TrackerCallback = Callable[[str, bool | int | None], None]
 
 
+Hooks = tuple[str | None, str | None, str | None, str | None, str | None, str | None,
+              str | None]
+
+
+def instance_hooks(i: VrrpInstance) -> Hooks:
+    """An instance's notify commands: notify, master, backup, fault, stop, deleted,
+    master_rx_lower_pri (the order of :meth:`Tracking._notify_spec`)."""
+    return (i.notify, i.notify_master, i.notify_backup, i.notify_fault, i.notify_stop,
+            i.notify_deleted, i.notify_master_rx_lower_pri)
+
+
+def group_hooks(sg: SyncGroup) -> Hooks:
+    """A sync group's notify commands, in the same order (groups have no deleted or
+    master_rx_lower_pri script)."""
+    return (sg.notify, sg.notify_master, sg.notify_backup, sg.notify_fault, sg.notify_stop,
+            None, None)
+
+
 def has_scripts(config: KeepalivedConfig) -> bool:
     """Whether the configuration runs any script (checks, notify scripts, FIFO readers)."""
     g = config.global_defs
-    notify: list[tuple[str | None, ...]] = [
-        (i.notify, i.notify_master, i.notify_backup, i.notify_fault, i.notify_stop,
-         i.notify_deleted, i.notify_master_rx_lower_pri) for i in config.vrrp_instances]
-    notify += [(sg.notify, sg.notify_master, sg.notify_backup, sg.notify_fault,
-                sg.notify_stop) for sg in config.sync_groups]
     return (any(s.script for s in config.vrrp_scripts.values())
-            or any(any(cmds) for cmds in notify)
+            or any(any(instance_hooks(i)) for i in config.vrrp_instances)
+            or any(any(group_hooks(sg)) for sg in config.sync_groups)
             or bool(g.notify_fifo_script or g.vrrp_notify_fifo_script))
 
 
@@ -81,17 +95,10 @@ class Tracking:
         else:
             self.script_uid, self.script_gid = user.uid, user.gid
         self._checks: list[ScriptCheck] = []
-        self.instance_notify = {
-            i.name: self._notify_spec(i.notify, i.notify_master, i.notify_backup,
-                                      i.notify_fault, i.notify_stop, i.notify_deleted,
-                                      i.notify_master_rx_lower_pri)
-            for i in config.vrrp_instances
-        }
-        self.group_notify = {
-            sg.name: self._notify_spec(sg.notify, sg.notify_master, sg.notify_backup,
-                                       sg.notify_fault, sg.notify_stop, None, None)
-            for sg in config.sync_groups
-        }
+        self.instance_notify = {i.name: self._notify_spec(*instance_hooks(i))
+                                for i in config.vrrp_instances}
+        self.group_notify = {sg.name: self._notify_spec(*group_hooks(sg))
+                             for sg in config.sync_groups}
 
     def _notify_spec(self, notify: str | None, master: str | None, backup: str | None,
                      fault: str | None, stop: str | None, deleted: str | None,
