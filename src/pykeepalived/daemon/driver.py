@@ -453,9 +453,9 @@ class Daemon:
         if rt is None:
             return []
         stuck = self.effects.unreleased(name)
-        return [VipRef(str(v.address), v.address.ip, ifname, rt.is_excluded(v),
-                       unreleased=str(v.address) in stuck)
-                for v, ifname in rt.vips()]
+        n = len(rt.cfg.virtual_ipaddresses)  # rt.vips() lists the advertised ones first
+        return [VipRef(str(v.address), v.address.ip, ifname, i >= n, str(v.address) in stuck)
+                for i, (v, ifname) in enumerate(rt.vips())]
 
     def unattributed_drops(self) -> Mapping[DropReason, int]:
         return self.node.drops

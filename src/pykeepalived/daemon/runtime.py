@@ -42,12 +42,10 @@ class InstanceRuntime:
 
     def vips(self) -> list[tuple[VirtualIP, str]]:
         """Every address the instance installs as MASTER, with the interface it goes on:
-        virtual_ipaddress first, then virtual_ipaddress_excluded (keepalived's order)."""
+        virtual_ipaddress first, then virtual_ipaddress_excluded (keepalived's order; the
+        first ``len(cfg.virtual_ipaddresses)`` are the advertised ones)."""
         vips = [*self.cfg.virtual_ipaddresses, *self.cfg.virtual_ipaddresses_excluded]
         return [(v, v.dev or self.vip_if) for v in vips]
-
-    def is_excluded(self, vip: VirtualIP) -> bool:
-        return vip not in self.cfg.virtual_ipaddresses
 
 
 def base_interface(config: KeepalivedConfig, cfg: VrrpInstance) -> str:

@@ -187,3 +187,17 @@ def test_sighup_during_a_reload_runs_one_more_after_it(tmp_path: Path) -> None:
 
     events, _ = run_daemon(tmp_path, instance("VI_1", 51), body)
     assert events == ["begin", "end", "begin", "end"]
+
+
+def test_vips_say_which_are_excluded_and_where_they_go(tmp_path: Path) -> None:
+    extra = "virtual_ipaddress_excluded {\n    198.51.100.7/24 dev eth9\n}\n"
+
+    async def body(d: Daemon, fx: FakeEffects, conf: Path) -> None:
+        refs = d.vips("VI_1")
+        assert [(r.address, r.interface, r.excluded) for r in refs] == [
+            ("192.0.2.51/24", IFACE, False),
+            ("198.51.100.7/24", "eth9", True),
+        ]
+        assert not any(r.unreleased for r in refs)
+
+    run_daemon(tmp_path, instance("VI_1", 51, extra=extra), body)
