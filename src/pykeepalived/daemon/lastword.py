@@ -49,7 +49,7 @@ from pykeepalived.core.actions import (
 )
 from pykeepalived.daemon.log import LOG_ERR, LOG_INFO
 from pykeepalived.daemon.sdnotify import SystemdNotifier
-from pykeepalived.errors import PyKeepalivedError
+from pykeepalived.errors import LocalError, PyKeepalivedError
 from pykeepalived.net.addr_release import encode_deladdr, remove_addresses
 from pykeepalived.net.vrrp_socket import VrrpSocket
 
@@ -162,7 +162,7 @@ _BEAT, _LIMIT, _SAY, _UNSAY, _NOTIFY, _FAREWELL, _BUSY = range(1, 8)
 _BEAT_BYTES = marshal.dumps((_BEAT,))
 
 
-class LastWordError(ValueError):
+class LastWordError(LocalError):
     """A message on the last-word channel is malformed (a bug: both ends are ours)."""
 
 
