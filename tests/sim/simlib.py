@@ -11,6 +11,7 @@ from pykeepalived.testing.simnet import SimNetwork
 
 VIP = ip_address("192.0.2.100")
 GROUP4 = ip_address("224.0.0.18")
+ETH1 = TrackerSpec(TrackerKind.INTERFACE, "eth1")
 
 
 def params(
@@ -41,3 +42,14 @@ def cluster(*prios: int, start: bool = True, **kw: Any) -> SimNetwork:
     for i, prio in enumerate(prios, start=1):
         net.add_node(f"n{i}", [params(i, prio, **kw)], start=start)
     return net
+
+
+def group_node(net: SimNetwork, name: str, node: int, prio: int) -> None:
+    """A node with sync group G1 of VI_1 (tracks eth1, up) and VI_2 (its own VIP)."""
+    members = [
+        params(node, prio, name="VI_1", vrid=51, advert_int=0.1, trackers=(ETH1,)),
+        params(node, prio, name="VI_2", vrid=52, advert_int=0.1,
+               vips=(ip_address("198.51.100.100"),)),
+    ]
+    net.add_node(name, members, groups=[("G1", ["VI_1", "VI_2"])])
+    net.set_tracker(name, ETH1.key, True)

@@ -6,14 +6,9 @@ once per sync group change with ``GROUP``; the simulator records each request pe
 
 from __future__ import annotations
 
-from ipaddress import ip_address
-
 from pykeepalived.core.actions import NotifyKind, State
-from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.testing.simnet import SimNetwork
-from tests.sim.simlib import cluster, params
-
-ETH1 = TrackerSpec(TrackerKind.INTERFACE, "eth1")
+from tests.sim.simlib import ETH1, cluster, group_node, params
 
 
 def told(net: SimNetwork, node: str, *, since: float | None = None,
@@ -68,15 +63,6 @@ def test_crash_tells_only_the_new_master_and_graceful_stop_tells_stop() -> None:
     net.stop("n2")
     assert told(net, "n2", since=t) == [("VI_1", State.STOP, 100)]
 
-
-def group_node(net: SimNetwork, name: str, node: int, prio: int) -> None:
-    members = [
-        params(node, prio, name="VI_1", vrid=51, advert_int=0.1, trackers=(ETH1,)),
-        params(node, prio, name="VI_2", vrid=52, advert_int=0.1,
-               vips=(ip_address("198.51.100.100"),)),
-    ]
-    net.add_node(name, members, groups=[("G1", ["VI_1", "VI_2"])])
-    net.set_tracker(name, ETH1.key, True)
 
 
 def test_sync_group_failover_notifies_the_group_once_per_change() -> None:

@@ -10,19 +10,7 @@ from pykeepalived.core import packet
 from pykeepalived.core.actions import State
 from pykeepalived.core.priority import TrackerKind, TrackerSpec
 from pykeepalived.testing.simnet import SimNetwork
-from tests.sim.simlib import params
-
-ETH1 = TrackerSpec(TrackerKind.INTERFACE, "eth1")
-
-
-def group_node(net: SimNetwork, name: str, node: int, prio: int) -> None:
-    members = [
-        params(node, prio, name="VI_1", vrid=51, advert_int=0.1, trackers=(ETH1,)),
-        params(node, prio, name="VI_2", vrid=52, advert_int=0.1,
-               vips=(ip_address("198.51.100.100"),)),
-    ]
-    net.add_node(name, members, groups=[("G1", ["VI_1", "VI_2"])])
-    net.set_tracker(name, ETH1.key, True)
+from tests.sim.simlib import ETH1, group_node, params
 
 
 def test_sync_group_members_fail_over_together() -> None:

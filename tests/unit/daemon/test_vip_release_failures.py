@@ -50,13 +50,17 @@ class FlakyNetlink:
         return True
 
 
-def test_failed_removal_is_logged_as_error_retried_and_reported(tmp_path: Path) -> None:
+def the_instance(tmp_path: Path) -> runtime.InstanceRuntime:
     path = tmp_path / "k.conf"
     path.write_text(CONF)
     config = load_config(str(path)).config
     assert config is not None
-    rt = runtime.instance_runtime(config, config.vrrp_instances[0], vip_if=None,
-                                  src=IPv4Address("192.0.2.1"), fast_preempt=True)
+    return runtime.instance_runtime(config, config.vrrp_instances[0], vip_if=None,
+                                    src=IPv4Address("192.0.2.1"), fast_preempt=True)
+
+
+def test_failed_removal_is_logged_as_error_retried_and_reported(tmp_path: Path) -> None:
+    rt = the_instance(tmp_path)
     nl = FlakyNetlink(failures=2)
     events: list[str] = []
     errors: list[str] = []
@@ -78,12 +82,7 @@ def test_failed_removal_is_logged_as_error_retried_and_reported(tmp_path: Path) 
 
 
 def test_becoming_master_again_takes_back_a_stuck_vip(tmp_path: Path) -> None:
-    path = tmp_path / "k.conf"
-    path.write_text(CONF)
-    config = load_config(str(path)).config
-    assert config is not None
-    rt = runtime.instance_runtime(config, config.vrrp_instances[0], vip_if=None,
-                                  src=IPv4Address("192.0.2.1"), fast_preempt=True)
+    rt = the_instance(tmp_path)
     nl = FlakyNetlink(failures=100)
     vips = VipManager(nl, lambda _m: None, lambda _m: None, lifetime=None)  # type: ignore[arg-type]
     vips.install(rt)
