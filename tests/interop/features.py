@@ -7,12 +7,16 @@ blocks the feature tests need (several instances, sync groups, trackers, notify 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from pykeepalived.net import nft
 from pykeepalived.net.netlink import InterfaceNotFound
 from tests.interop.mixed import CHECK_INTERVAL, Mixed, Variant
-from tests.netns.lab import Node
+from tests.netns.lab import Lab, Node
 from tests.support import wait_until
 
 MCAST_TABLE = "pkinterop_nomcast"
@@ -106,3 +110,17 @@ def bursts(times: list[float], gap: float = 0.3) -> list[tuple[float, int]]:
         else:
             out.append([t])
     return [(b[0], len(b)) for b in out]
+
+
+T = TypeVar("T")
+
+
+def on_each_daemon(lab: Lab, request: pytest.FixtureRequest,
+                   scenario: Callable[[Lab, str, list[Mixed]], T]) -> dict[str, T]:
+    """Run ``scenario`` once with keepalived ("ka") and once with pykeepalived ("py") on the
+    same lab; every cluster it builds has its daemon logs attached to a failure report."""
+    clusters: list[Mixed] = []
+    request.node.interop_clusters = clusters
+    got = {kind: scenario(lab, kind, clusters) for kind in ("ka", "py")}
+    print(got)
+    return got

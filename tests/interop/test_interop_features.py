@@ -36,6 +36,7 @@ from tests.interop.features import (
     check_script,
     global_defs,
     instance,
+    on_each_daemon,
     wait_single_holder_on,
 )
 from tests.interop.mixed import (
@@ -224,13 +225,7 @@ def backup_pulled_into_fault(lab: Lab, kind: str,
 def test_sync_group_backup_pulled_into_fault_logs_and_notifies_as_keepalived(
     lab: Lab, request: pytest.FixtureRequest
 ) -> None:
-    clusters: list[Mixed] = []
-    request.node.interop_clusters = clusters
-    got = {}
-    for kind in ("ka", "py"):
-        lines, notified = backup_pulled_into_fault(lab, kind, clusters)
-        print(f"{kind}: {lines}\n{kind}: {notified}")
-        got[kind] = (lines, notified)
+    got = on_each_daemon(lab, request, backup_pulled_into_fault)
     (ka_lines, ka_notified), (py_lines, py_notified) = got["ka"], got["py"]
     assert "VRRP_Group(G1) Syncing instances to FAULT state" in ka_lines
     assert py_notified == ka_notified, f"keepalived {ka_notified}\npykeepalived {py_notified}"
@@ -342,13 +337,7 @@ def vmac_start_up(lab: Lab, kind: str,
 def test_use_vmac_start_up_states_and_notify_as_keepalived(
     lab: Lab, request: pytest.FixtureRequest
 ) -> None:
-    clusters: list[Mixed] = []
-    request.node.interop_clusters = clusters
-    got = {}
-    for kind in ("ka", "py"):
-        states, notified = vmac_start_up(lab, kind, clusters)
-        print(f"{kind}: {states}\n{kind}: {notified}")
-        got[kind] = (states, notified)
+    got = on_each_daemon(lab, request, vmac_start_up)
     (ka_states, ka_notified), (py_states, py_notified) = got["ka"], got["py"]
     assert ka_notified["VI_1.rec"][-1] == "4|INSTANCE VI_1 STOP 150", ka_notified
     assert py_notified == ka_notified, f"keepalived {ka_notified}\npykeepalived {py_notified}"
@@ -555,10 +544,7 @@ def track_interface_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[st
 def test_track_interface_log_lines_as_keepalived(
     lab: Lab, request: pytest.FixtureRequest
 ) -> None:
-    clusters: list[Mixed] = []
-    request.node.interop_clusters = clusters
-    got = {kind: track_interface_lines(lab, kind, clusters) for kind in ("ka", "py")}
-    print(got)
+    got = on_each_daemon(lab, request, track_interface_lines)
     assert "Netlink reports trk0 down" in got["ka"], got
     assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
 
@@ -687,14 +673,7 @@ def test_garp_master_delay_repeat_refresh_on_the_wire_match_keepalived(
 ) -> None:
     """keepalived, then pykeepalived, alone on n1 with the same config: the same gratuitous
     ARP and unsolicited NA frames, in the same bursts at the same moments (within 0.25 s)."""
-    clusters: list[Mixed] = []
-    request.node.interop_clusters = clusters
-    seen = {}
-    for kind in ("ka", "py"):
-        found = announcements(lab, kind, clusters)
-        for family, (b, shapes) in found.items():
-            print(f"{kind} IPv{family}: bursts {[(round(s, 2), c) for s, c in b]} {shapes}")
-        seen[kind] = found
+    seen = on_each_daemon(lab, request, announcements)
     for family in (4, 6):
         (ka, ka_shapes), (py, py_shapes) = seen["ka"][family], seen["py"][family]
         # keepalived itself: 3 at once, 3 more after the 1 s delay, 1 every 2 s refresh
