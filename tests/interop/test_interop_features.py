@@ -326,6 +326,11 @@ def vmac_start_up(lab: Lab, kind: str,
         t = time.monotonic()
         m.start("n1")
         m.wait_added("n1", VIP4, after=t)
+        # Notify scripts run detached: stopping before the MASTER one has written would let
+        # the STOP one overtake it, on either daemon.
+        wait_until(lambda: any(" MASTER " in line for line in
+                               recorded(tmp).get("VI_1.rec", [])),
+                   10, what="the MASTER notify script", context=m.logs)
         stopped(m, "n1")
         notified = wait_recorded(tmp, m)
         states = [line for line in event_lines(m.daemon("n1").log()) if " Entering " in line]
