@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -289,10 +290,37 @@ def resources(pid: int) -> Resources:
                      zombies=zombies, rss_kib=int(status["VmRSS"].split()[0]))
 
 
+# /proc/PID/net tables and the column that holds a socket's inode in each.
+_SOCKET_TABLES = {"netlink": 9, "packet": 8, "unix": 6, "raw": 9, "raw6": 9, "udp": 9,
+                  "udp6": 9, "tcp": 9, "tcp6": 9}
+
+
+def _socket_kinds(pid: int) -> dict[str, str]:
+    """inode -> socket family (with the netlink protocol or packet protocol) for ``pid``'s
+    network namespace, so that a leak report says what leaked."""
+    kinds: dict[str, str] = {}
+    for table, column in _SOCKET_TABLES.items():
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                cells = line.split()
+                if len(cells) <= column:
+                    continue
+                detail = f"/{cells[1]}" if table == "netlink" else (
+                    f"/{cells[3]}" if table == "packet" else "")
+                kinds[cells[column]] = table + detail
+    return kinds
+
+
 def fd_targets(pid: int) -> list[str]:
-    """What each open fd of ``pid`` points at (sockets as socket:[inode]), sorted."""
+    """What each open fd of ``pid`` points at, sorted; sockets as socket:[inode] with their
+    family when /proc/PID/net knows it (socket:[123] netlink/0)."""
     out = []
+    kinds = _socket_kinds(pid)
     for fd in os.listdir(f"/proc/{pid}/fd"):
         with contextlib.suppress(OSError):
-            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            match = re.fullmatch(r"socket:\[(\d+)\]", target)
+            if match and match.group(1) in kinds:
+                target += " " + kinds[match.group(1)]
+            out.append(target)
     return sorted(out)

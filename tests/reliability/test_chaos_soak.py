@@ -9,9 +9,11 @@ import time
 
 import pytest
 
+from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL
 from tests.netns.daemons import fd_targets
 from tests.netns.lab import Lab
-from tests.reliability.chaos import Chaos
+from tests.reliability.chaos import VIP, Chaos
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -29,6 +31,17 @@ def test_chaos_soak(lab: Lab) -> None:
         for fault in ("block_vrrp", "link_flap", "check_hang", "check_crash", "sighup"):
             getattr(chaos, fault)("n3")
             chaos.settle()
+        # n3 as MASTER for longer than a conflict-probe round: the detector opens its ARP
+        # listener and probe sender (two packet sockets, kept per interface) on its first round
+        # as MASTER, which a short block_vrrp above may not reach.
+        node = chaos.d("n3").node
+        lab.block_vrrp(node)
+        try:
+            wait_until(lambda: "n3" in chaos.cluster.holders(VIP), 10, what="n3 to take the VIP")
+            chaos.sleep(2.5 * DEFAULT_PROBE_INTERVAL)
+        finally:
+            lab.unblock_vrrp(node)
+        chaos.settle()
         chaos.sleep(1.0)  # a quiet second after the warm-up, then the baseline
         before = chaos.resources()
         fds_before = fd_targets(chaos.d("n3").vrrp_pid())
