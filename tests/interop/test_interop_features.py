@@ -12,15 +12,16 @@ gratuitous ARP bursts) run the same config with keepalived, then with pykeepaliv
 place, and compare.
 
 Covered: vrrp_sync_group (a fault on a member of the master and of the backup), use_vmac
-(IPv4; IPv6 is an expected failure, see IPV6_VMAC_XFAIL), preempt_delay, nopreempt after a
+(IPv4 and IPv6), preempt_delay, nopreempt after a
 fault, unicast peers (VRRPv2 and VRRPv3, multicast blocked), IPv6 link-local sources,
 track_interface with a weight, notify script arguments, garp_master_delay / _repeat /
-_refresh, and the documented refusal of ``auth_type AH``. Each strict xfail names a
+_refresh, and ``auth_type AH`` (IPsec AH). Each strict xfail names a
 difference from keepalived 2.2.7 still to be fixed in pykeepalived.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
@@ -52,8 +53,8 @@ from tests.interop.mixed import (
     Mixed,
     Variant,
 )
-from tests.interop.pcap import vrrp_frames
-from tests.netns.daemons import crash
+from tests.interop.pcap import read_frames, vrrp_frames
+from tests.netns.daemons import Daemon, crash
 from tests.netns.lab import Lab, Node
 from tests.support import wait_until
 
@@ -242,22 +243,8 @@ def virtual_mac(variant: Variant, vrid: int = 51) -> bytes:
     return bytes([0, 0, 0x5E, 0, 1 if variant.family == 4 else 2, vrid])
 
 
-#: pykeepalived's IPv6 VMAC (seen on 2026-11-27): its adverts leave from eth0's own MAC
-#: (02:00:00:00:00:01) where keepalived's leave from 00:00:5e:00:02:33; its vrrp.51 has no
-#: link-local address (keepalived copies eth0's, deprecated); and a pykeepalived BACKUP never
-#: hears a keepalived MASTER's VMAC adverts (the macvlan does not pass frames whose source is
-#: its own MAC up to itself), times out and becomes a second MASTER.
-IPV6_VMAC_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "IPv6 use_vmac: pykeepalived sends adverts from the parent's MAC, not 00:00:5e:00:02:VRID, "
-    "and as BACKUP does not receive keepalived's VMAC-sourced adverts (dual MASTER)"))
-
-
 def vmac_params() -> list[object]:
-    out: list[object] = []
-    for v in (V3_IPV4, V3_IPV6):
-        marks = [IPV6_VMAC_XFAIL] if v.family == 6 else []
-        out += [pytest.param(v, r, id=f"{v.id}-{r}", marks=marks) for r in ROLES]
-    return out
+    return [pytest.param(v, r, id=f"{v.id}-{r}") for v in (V3_IPV4, V3_IPV6) for r in ROLES]
 
 
 @pytest.mark.parametrize(("variant", "role"), vmac_params())
@@ -692,23 +679,92 @@ def test_garp_master_delay_repeat_refresh_on_the_wire_match_keepalived(
 # ------------------------------------------------------------------------------ auth_type AH
 
 
-def test_auth_type_ah_is_refused_by_pykeepalived_and_accepted_by_keepalived(lab: Lab) -> None:
-    """The documented difference (docs/compatibility.md): keepalived -t accepts AH, and
-    pykeepalived refuses the config, with -t and at start, instead of running without it."""
+AH_LINES = ("    authentication {", "        auth_type AH", "        auth_pass s3cret", "    }")
+#: what keepalived logs when it refuses an AH advert (bad ICV or SPI, or a replayed number)
+AH_REFUSALS = ("IPSEC-AH : invalid", "IPSEC AH : invalid", "already processed")
+
+
+def ipv4_packets(frames: list[bytes]) -> list[bytes]:
+    return [f[14:] for f in frames if f[12:14] == b"\x08\x00"]
+
+
+def ah_numbers(frames: list[bytes], src: str) -> list[int]:
+    """The AH sequence numbers ``src`` sent, in order (frames from the bridge capture)."""
+    out = []
+    for ip in ipv4_packets(frames):
+        if len(ip) >= 44 and ip[9] == 51 and str(ip_address(ip[12:16])) == src:
+            out.append(int.from_bytes(ip[28:32], "big"))
+    return out
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_auth_type_ah_adverts_are_accepted_both_ways_through_every_handover(
+    mixed: Mixed, role: str
+) -> None:
+    """IPsec AH (keepalived's HMAC-MD5-96 and sequence numbers) with keepalived: the BACKUP
+    of either implementation accepts the MASTER's adverts (it stays BACKUP), a stop's
+    priority 0 is accepted (the takeover comes after the skew time, not the master-down
+    interval), the restarted node learns the numbers and takes back over, and a killed
+    pykeepalived's last word (said by its supervisor, numbered ahead) is accepted too."""
+    variant = V2_IPV4
+    vip = variant.vip
+    text = global_defs(variant) + instance("VI_1", 51, variant, PRIOS, extra=AH_LINES)
+    cap = mixed.lab.capture("ip proto 51 or ip proto 112").start()
+    start_in_order(mixed, ROLES[role], text, vip)
+    # n2 hears n1's AH adverts and accepts them: it never becomes MASTER
+    mixed.hold_steady(vip, ["n1"], variant.master_down(LOW) + 1.0)
+    assert "Entering MASTER STATE" not in mixed.daemon("n2").log(), mixed.logs()
+    # n1 stops: its priority 0, under AH, is accepted
+    t = time.monotonic()
+    stopped(mixed, "n1")
+    added = mixed.wait_added("n2", vip, after=t)
+    check_within(added - t, variant.skew(LOW) + MARGIN, "takeover after an AH priority 0", mixed)
+    # n1 comes back (its counter at 0): it learns n2's numbers and takes back over
+    t = time.monotonic()
+    mixed.start("n1")
+    mixed.wait_added("n1", vip, after=t)
+    assert mixed.wait_single_holder(vip) == "n1", mixed.logs()
+    mixed.hold_steady(vip, ["n1"], 2 * variant.advert_int)
+    if ROLES[role][0] == "py":
+        # a crash of pykeepalived's VRRP process: the supervisor's AH priority 0
+        t = time.monotonic()
+        crash_vrrp_child(mixed.daemon("n1"))
+        added = mixed.wait_added("n2", vip, after=t)
+        check_within(added - t, variant.skew(LOW) + MARGIN, "takeover after the last word",
+                     mixed)
+    cap.stop()
+    for name in NODES:
+        d = mixed.daemon(name)
+        if d.kind == "ka":
+            refused = [line for line in d.log().splitlines()
+                       if any(r in line for r in AH_REFUSALS)]
+            assert not refused, f"keepalived refused adverts:\n{refused}\n{mixed.logs()}"
+    frames = read_frames(cap.path)
+    # only AH on the wire, from both nodes, and each node's numbers rise
+    assert not [ip for ip in ipv4_packets(frames) if ip[9] == 112]
+    for src in ("192.0.2.1", "192.0.2.2"):
+        numbers = ah_numbers(frames, src)
+        assert numbers, f"no AH adverts from {src}"
+        assert numbers == sorted(numbers), (src, numbers)
+
+
+def crash_vrrp_child(d: Daemon) -> None:
+    """SIGKILL the VRRP process only: the supervising parent hands over for it."""
+    os.kill(d.vrrp_pid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("change", [
+    ("", ""), ("auth_type AH", "auth_type ah"), ("auth_type AH", "auth_type pass"),
+    ("        auth_pass s3cret\n", ""), ("@n1 state BACKUP", "@n1 state MASTER")])
+def test_auth_type_config_test_exits_as_keepalived(lab: Lab, change: tuple[str, str]) -> None:
+    """-t on the cases keepalived 2.2.7 clears (unknown type, AH without a password, AH with
+    state MASTER): both exit 5, and both exit 0 on a plain AH config."""
     node = lab.add_node("n1")
     conf = lab.tmpdir / "ah.conf"
-    text = global_defs(V2_IPV4) + instance("VI_1", 51, V2_IPV4, {"n1": HIGH}, extra=(
-        "    authentication {", "        auth_type AH", "        auth_pass s3cret", "    }"))
-    conf.write_text(text)
-    ah_line = text.splitlines().index("        auth_type AH") + 1
-    ka = node.exec(["keepalived", "-t", "-f", str(conf)])
-    assert ka.returncode == 0, (ka.returncode, ka.stdout, ka.stderr)
-    py = node.exec([sys.executable, "-m", "pykeepalived", "-t", "-f", str(conf)])
-    assert py.returncode != 0, (py.stdout, py.stderr)
-    assert "auth_type AH" in py.stdout + py.stderr
-    assert f"{conf}:{ah_line}:" in py.stdout + py.stderr  # file:line:col of the refused keyword
-    start = node.exec([sys.executable, "-m", "pykeepalived", "-n", "-l", "-P", "-G", "-f",
-                       str(conf), "-p", str(lab.tmpdir / "ah.pid"),
-                       "-r", str(lab.tmpdir / "ah-vrrp.pid")], timeout=30)
-    assert start.returncode != 0, (start.stdout, start.stderr)
-    assert "auth_type AH" in start.stdout + start.stderr
+    text = global_defs(V2_IPV4) + instance("VI_1", 51, V2_IPV4, {"n1": HIGH}, extra=AH_LINES)
+    assert change[0] in text
+    conf.write_text(text.replace(*change))
+    ka = node.exec(["keepalived", "-t", "-i", "n1", "-f", str(conf)])
+    py = node.exec([sys.executable, "-m", "pykeepalived", "-t", "-i", "n1", "-f", str(conf)])
+    assert py.returncode == ka.returncode, (ka.returncode, ka.stderr, py.returncode, py.stderr)
+    assert ka.returncode == (0 if change == ("", "") else 5), ka.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_network
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_network
 
 import pytest
 
@@ -14,6 +14,7 @@ from pykeepalived.net.netlink import (
     NetlinkOpError,
     RouteSpec,
     RuleSpec,
+    eui64_link_local,
     read_sysctl,
 )
 from pykeepalived.net.rtnl_events import AddressEvent, LinkMonitor
@@ -144,6 +145,17 @@ def test_vmac_macvlan_with_keepalived_mac_mode_and_sysctls(lab: Lab) -> None:
         assert read_sysctl("net/ipv4/conf/eth0/arp_ignore", netns=node.ns) == "1"
         assert read_sysctl("net/ipv4/conf/eth0/arp_filter", netns=node.ns) == "1"
         assert read_sysctl("net/ipv6/conf/vrrp6.52/addr_gen_mode", netns=node.ns) == "1"
+        # as keepalived: the node's own link-local address (the advert source) on the VMAC
+        # too, and no EUI-64 one from the virtual MAC
+        own = nl.link("eth0").ipv6_link_local
+        assert own is not None and nl.link("vrrp6.52").ipv6_link_local == own
+        assert [a.interface.ip for a in nl.addresses(nl.ifindex("vrrp6.52"))] == [own]
+        configured = nl.add_vmac("eth0", 53, family=socket.AF_INET6,
+                                 source=IPv6Address("fe80::53"))
+        assert configured.ipv6_link_local == IPv6Address("fe80::53")
+        assert nl.remove_vmac("vrrp6.53")
+        assert eui64_link_local(bytes.fromhex("020000000001")) == \
+            IPv6Address("fe80::ff:fe00:1")
         assert nl.remove_vmac("vrrp.51") and nl.remove_vmac("vrrp6.52")
         assert not nl.remove_vmac("vrrp.51")
         assert read_sysctl("net/ipv4/conf/eth0/arp_ignore", netns=node.ns) == "0"

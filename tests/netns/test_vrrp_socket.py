@@ -156,3 +156,43 @@ def test_send_on_downed_link_reports_false_instead_of_raising(lab: Lab) -> None:
         assert tx.send_errors == 1
         n1.exec(["ip", "link", "set", "eth0", "up"], check=True)
         assert tx.send(V3_ADVERT) is True
+
+
+def test_ah_socket_sends_the_datagram_as_built_and_receives_it_whole(lab: Lab) -> None:
+    """auth_type AH: the core's datagram leaves unchanged (identification and all, which the
+    ICV covers), arrives with its IP header, and the kernel filter finds the VRID behind the
+    AH header."""
+    from pykeepalived.core import ah
+    from pykeepalived.net.vrrp_socket import IPPROTO_AH, vrrp_filter
+
+    n1, n2 = lab.add_node("n1"), lab.add_node("n2")
+    v2 = bytes.fromhex("2133960102011b65c00002640000000000000000")  # VRID 51, prio 150, AH
+    src, group = IPv4Address("192.0.2.1"), IPv4Address("224.0.0.18")
+    key = ah.ah_key("s3cret")
+
+    def sealed(message: bytes, ident: int) -> bytes:
+        return ah.seal(message, src=src, dst=group, ident=ident, ttl=255, seq=ident, key=key,
+                       unicast=False)
+
+    cap = lab.capture("ip proto 51").start()
+    with VrrpSocket.open(socket.AF_INET, "eth0", netns=n1.ns, protocol=IPPROTO_AH) as tx, \
+            VrrpSocket.open(socket.AF_INET, "eth0", netns=n2.ns, protocol=IPPROTO_AH) as rx:
+        first = sealed(v2, 7)
+        assert tx.send(first)
+        got = wait_recv(rx)
+        assert [(r.src, r.dst, r.ttl, r.header + r.payload) for r in got] == [
+            (src, group, 255, first)]
+        opened = ah.open_datagram(got[0].header, got[0].payload, key=key, unicast=False)
+        assert (opened.seq, opened.message) == (7, v2)
+        rx.attach_filter(vrrp_filter(socket.AF_INET, vrids={51}, protocol=IPPROTO_AH))
+        other_vrid = v2[:1] + b"\x34" + v2[2:]
+        assert tx.send(sealed(other_vrid, 8))
+        assert tx.send(sealed(v2, 9))
+        got = wait_recv(rx) + recv_within(rx, 1.0)
+        assert [ah.open_datagram(r.header, r.payload, key=key, unicast=False).seq
+                for r in got] == [9]
+    cap.stop()
+    wire = cap.fields(["ip.id", "ip.proto", "ah.spi", "ah.sequence", "vrrp.virt_rtr_id"], "ah")
+    assert [(w["ip.id"], w["ah.sequence"], w["vrrp.virt_rtr_id"]) for w in wire] == [
+        ("0x0007", "7", "51"), ("0x0008", "8", "52"), ("0x0009", "9", "51")]
+    assert {w["ip.proto"] for w in wire} == {"51"}

@@ -236,15 +236,12 @@ def authentication(v: Values, st: Statement, o: dict[str, Any]) -> None:
             raw = v.string(s)
             if raw is None:
                 continue
-            if raw.upper() == "AH":
-                # Until IPsec AH is implemented it must never go out as a fake: an advert
-                # saying "type 2" with no AH header would be a different protocol.
-                v.diags.error(s.arg_loc(0), "auth_type AH (IPsec AH) is not supported by "
-                              "pykeepalived; use auth_type PASS or no authentication")
-            elif raw.upper() != "PASS":
-                v.diags.mistake(s.arg_loc(0), f"auth_type must be PASS or AH, got '{raw}'")
+            # keepalived compares exactly: "pass" is an unknown type, and no authentication.
+            if raw in ("PASS", "AH"):
+                o["auth_type"] = raw
             else:
-                o["auth_type"] = "PASS"
+                v.diags.mistake(s.arg_loc(0), f"unknown authentication type '{raw}' (PASS or "
+                                "AH); no authentication")
         elif s.keyword == "auth_pass":
             raw = v.string(s)
             if raw is None:

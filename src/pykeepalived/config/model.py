@@ -237,7 +237,7 @@ class VrrpInstance:
     mcast_src_ip: IPAddress | None = None
     mcast_dst_ip: IPAddress | None = None
     #: ``auth_type AH`` is refused (an error) until IPsec AH is implemented.
-    auth_type: Literal["PASS"] | None = None
+    auth_type: Literal["PASS", "AH"] | None = None
     #: Truncated to 8 characters, as keepalived does (the VRRPv2 field is 8 octets).
     auth_pass: str | None = None
     virtual_ipaddresses: tuple[VirtualIP, ...] = field(default=(), metadata=kw("virtual_ipaddress"))

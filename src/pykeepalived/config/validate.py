@@ -172,8 +172,20 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
                       f"{inst.family} like the instance")
     if inst.auth_type is not None and inst.version == 3:
         diags.warning(inst.loc, f"{n} authentication is not supported in VRRPv3; ignoring it")
-    if inst.auth_type == "PASS" and not inst.auth_pass:
-        diags.mistake(at("authentication"), f"{n} auth_type PASS needs an auth_pass")
+    elif inst.auth_type is not None and not inst.auth_pass:
+        diags.mistake(at("authentication"), f"{n} auth_type {inst.auth_type} needs an "
+                      "auth_pass; no authentication")
+        changes["auth_type"] = None
+    elif inst.auth_type == "AH" and inst.family == 6:
+        diags.mistake(at("authentication"), f"{n} IPsec AH authentication is IPv4 only; "
+                      "no authentication")
+        changes["auth_type"] = None
+    elif (inst.auth_type == "AH" and inst.state == "MASTER" and inst.priority != 255
+          and not inst.strict_mode):
+        # keepalived: the AH sequence number must first be learnt from the current MASTER.
+        diags.mistake(at("state"), f"{n} state MASTER is incompatible with AH "
+                      "authentication (the sequence number must be heard first); using BACKUP")
+        changes["state"] = "BACKUP"
     if inst.priority == 255 and inst.state == "BACKUP":
         diags.warning(inst.loc, f"{n} priority 255 (address owner) with state BACKUP")
     if inst.strict_mode:

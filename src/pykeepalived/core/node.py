@@ -8,11 +8,12 @@ touching any state.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pykeepalived.core import packet
+from pykeepalived.core import ah, packet
 from pykeepalived.core.actions import Action, IPAddress, SendAdvert, State
 from pykeepalived.core.packet import DropReason, PacketError
 from pykeepalived.core.router import RouterParams, VirtualRouter
@@ -107,14 +108,28 @@ class Node:
         *,
         interface: str,
         ttl: int = VRRP_TTL,
+        ip_header: bytes = b"",
     ) -> list[Action]:
-        """A VRRP message (from the VRRP header on) arrived on ``interface``.
+        """A VRRP message (from the VRRP header on) arrived on ``interface``; or, when
+        ``ip_header`` is an IPv4 header with protocol 51, an IPsec AH header and the VRRP
+        message behind it (``auth_type AH``).
 
         Afterwards :attr:`last_accepted` says whether it passed every check (and for whom)."""
         self.last_accepted = None
-        router = self.router_for(interface, src.version, data[1]) if len(data) > 1 else None
+        under_ah = len(ip_header) >= ah.IPV4_HEADER_LEN and ip_header[9] == ah.IPPROTO_AH
+        message = data
+        if under_ah:
+            try:
+                message = ah.strip(data)
+            except PacketError as err:
+                self.drops[err.reason] += 1
+                self.rejected += 1
+                return []
+        router = self.router_for(interface, src.version, message[1]) if len(message) > 1 \
+            else None
         if router is None:
-            self.drops[DropReason.UNKNOWN_VRID if len(data) > 1 else DropReason.TOO_SHORT] += 1
+            self.drops[DropReason.UNKNOWN_VRID if len(message) > 1 else DropReason.TOO_SHORT] \
+                += 1
             self.rejected += 1
             return []
         if ttl != VRRP_TTL and not router.params.unicast:
@@ -122,12 +137,24 @@ class Node:
             router.stats.drops[DropReason.BAD_TTL] += 1
             self.rejected += 1
             return []
+        if under_ah != (router.ah is not None):
+            # keepalived: "Received AH header but auth type not AH" / "No AH header but ..."
+            router.stats.drops[DropReason.AUTH_TYPE_MISMATCH] += 1
+            self.rejected += 1
+            return []
         try:
-            adv = packet.decode(data, src, dst, checksum_as_v2=router.params.checksum_as_v2)
+            seq = None
+            if router.ah is not None:
+                opened = ah.open_datagram(ip_header, data, key=router.ah.key,
+                                          unicast=router.params.unicast)
+                seq = opened.seq
+            adv = packet.decode(message, src, dst, checksum_as_v2=router.params.checksum_as_v2)
         except PacketError as err:
             router.stats.drops[err.reason] += 1
             self.rejected += 1
             return []
+        if seq is not None:
+            adv = dataclasses.replace(adv, ah_seq=seq)
         accepted = router.stats.adverts_received
         out = router.receive(now, adv, src)
         if router.stats.adverts_received == accepted:

@@ -51,7 +51,9 @@ class DropReason(enum.Enum):
     BAD_TTL = "bad_ttl"  #: RFC 5798 7.1: TTL / hop limit must be 255 (multicast)
     UNKNOWN_VRID = "unknown_vrid"  #: no instance on this interface and family has this VRID
     AUTH_TYPE_MISMATCH = "auth_type_mismatch"  #: v2 auth type differs from ours
-    AUTH_FAILURE = "auth_failure"  #: v2 PASS authentication data differs
+    AUTH_FAILURE = "auth_failure"  #: v2 PASS data differs, or the AH ICV / SPI is wrong
+    AH_REPLAY = "ah_replay"  #: AH sequence number not above the last one seen (a replay)
+    NOT_VRRP = "not_vrrp"  #: an IPsec AH header protecting something other than VRRP
     INTERVAL_MISMATCH = "interval_mismatch"  #: v2 advert interval differs (RFC 3768 7.1)
     ADDRESS_MISMATCH = "address_mismatch"  #: address count or list differs from ours
     NOT_A_PEER = "not_a_peer"  #: unicast source is not a unicast_peer (check_unicast_src)
@@ -83,6 +85,8 @@ class Advertisement:
     addresses: tuple[IPAddress, ...]
     auth_type: int = AUTH_NONE
     auth_data: bytes = b""
+    #: the IPsec AH sequence number, for an advert that came under a verified AH header
+    ah_seq: int | None = None
 
 
 def checksum(data: bytes) -> int:

@@ -56,6 +56,7 @@ from pykeepalived.core.actions import (
     State,
     Transition,
 )
+from pykeepalived.core.ah import AhSequence
 from pykeepalived.core.packet import Advertisement, DropReason
 from pykeepalived.core.priority import PRIO_OWNER, TrackerSpec, contributions, effective_priority
 from pykeepalived.core.states import Event, next_state
@@ -175,6 +176,8 @@ class VirtualRouter:
         self._last_lower_answer = float("-inf")
         self._last_lower_log = float("-inf")
         self._advert_cache: dict[int, tuple[tuple[IPAddress, bytes], ...]] = {}
+        #: auth_type AH: the sequence counter and IP identification (None otherwise)
+        self.ah = AhSequence.for_params(params.auth_type, params.auth_pass, None)
         self._recompute_priority(log=False, out=[])
 
     # ------------------------------------------------------------------ queries
@@ -313,6 +316,7 @@ class VirtualRouter:
         self.base_priority = params.priority
         self.tracker_values = {s.key: old_values.get(s.key) for s in params.trackers}
         self._advert_cache.clear()
+        self.ah = AhSequence.for_params(params.auth_type, params.auth_pass, self.ah)
         return self.set_priority_override(now, self.priority_override)
 
     def update_source(self, src: IPAddress) -> None:
@@ -338,6 +342,9 @@ class VirtualRouter:
                 p.auth_pass
             ):
                 return DropReason.AUTH_FAILURE
+            if self.ah is not None and (adv.ah_seq is None or not self.ah.accept(
+                    adv.ah_seq, backup=self.state is State.BACKUP)):
+                return DropReason.AH_REPLAY
             if adv.interval != p.advert_units():
                 return DropReason.INTERVAL_MISMATCH
         check_addresses = not (
@@ -420,6 +427,8 @@ class VirtualRouter:
         p = self.params
         self._timers.pop(Timer.DOWN, None)
         self.master_adver_int = p.advert_int
+        if self.ah is not None:
+            self.ah.becoming_master()
         # Advert first, so the old master drops the addresses before our ARPs go out.
         self._send_advert(self.effective_priority, out)
         self._transition(now, event, reason, out)
@@ -483,11 +492,15 @@ class VirtualRouter:
             better = prio > ours or (prio == ours and higher_ip)
         if not better:
             election = "" if p.lower_prio_no_advert else ", forcing new election"
+            if self.ah is not None and adv.ah_seq is not None:
+                self.ah.heard_lower(adv.ah_seq)  # keepalived's "Syncing seq_num"
             if not self._may_answer(now):
                 self.stats.lower_prio_answers_suppressed += 1
                 return
             out.append(Log(f"({self.name}) Received advert from {src} with lower priority "
                            f"{prio}, ours {ours}{election}"))
+            if self.ah is not None:
+                out.append(Log(f"({self.name}) IPSEC-AH : Syncing seq_num - Increment seq"))
             if not p.lower_prio_no_advert:
                 self._send_advert(ours, out)
             if p.garp_lower_prio_repeat > 0:
@@ -502,6 +515,8 @@ class VirtualRouter:
         else:
             out.append(Log(f"({self.name}) Master received advert from {src} with same "
                            f"priority {prio} but higher IP address than ours"))
+        if self.ah is not None:
+            self.ah.heard_higher()
         if p.version == 3:
             self.master_adver_int = adv.interval / 100.0
         self.master_address = src
@@ -641,10 +656,15 @@ class VirtualRouter:
         """The priority-0 advert (RFC 5798 6.4.3: what a MASTER sends when it stops), encoded
         for each destination. Handed ahead of time to whoever must say it for this router
         when its process cannot (see pykeepalived.daemon.lastword); sending it is theirs."""
-        return self._advert_packets(PRIO_STOP)
+        packets = self._advert_packets(PRIO_STOP)
+        if self.ah is not None:
+            return self.ah.seal_ahead(packets, self.params.src, unicast=self.params.unicast)
+        return packets
 
     def _send_advert(self, priority: int, out: list[Action]) -> None:
         packets = self._advert_packets(priority)
+        if self.ah is not None:
+            packets = self.ah.seal_next(packets, self.params.src, unicast=self.params.unicast)
         self.stats.adverts_sent += 1
         if priority == PRIO_STOP:
             self.stats.priority_zero_sent += 1

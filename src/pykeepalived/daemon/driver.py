@@ -325,12 +325,12 @@ class Daemon:
         if batch:
             actions: list[Action] = []
             conflicts = self.operations.conflicts
-            ignored = self.sockets.ignored_vrids(sock) if self.sockets is not None else ()
+            if self.sockets is not None:
+                batch = self.sockets.passed_on(sock, batch)
             for rx in batch:
-                if ignored and len(rx.payload) > 1 and rx.payload[1] in ignored:
-                    continue  # the instance hears this advert on its VMAC socket
                 actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
-                                                  interface=ifname, ttl=rx.ttl))
+                                                  interface=ifname, ttl=rx.ttl,
+                                                  ip_header=rx.header))
                 accepted = self.node.last_accepted
                 if accepted is not None and conflicts is not None:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)

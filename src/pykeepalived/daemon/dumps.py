@@ -35,7 +35,7 @@ from pykeepalived.daemon.security import check_script
 _KEEPALIVED_REASONS = frozenset({
     DropReason.TOO_SHORT, DropReason.BAD_LENGTH, DropReason.BAD_TTL, DropReason.BAD_TYPE,
     DropReason.INTERVAL_MISMATCH, DropReason.ADDRESS_MISMATCH, DropReason.AUTH_TYPE_MISMATCH,
-    DropReason.AUTH_FAILURE,
+    DropReason.AUTH_FAILURE, DropReason.AH_REPLAY,  # keepalived counts a replay as a failure
 })
 
 
@@ -141,7 +141,7 @@ def stats_text(routers: Mapping[str, VirtualRouter]) -> str:
             "  Authentication Errors:",
             "    Invalid Type: 0",
             f"    Type Mismatch: {d[r.AUTH_TYPE_MISMATCH]}",
-            f"    Failure: {d[r.AUTH_FAILURE]}",
+            f"    Failure: {d[r.AUTH_FAILURE] + d[r.AH_REPLAY]}",
             "  Priority Zero:",
             f"    Received: {s.priority_zero_received}",
             f"    Sent: {s.priority_zero_sent}",
@@ -441,7 +441,7 @@ def _json_stats(router: VirtualRouter) -> dict[str, JsonValue]:
         "addr_list_err": d[r.ADDRESS_MISMATCH],
         "invalid_authtype": 0,
         "authtype_mismatch": d[r.AUTH_TYPE_MISMATCH],
-        "auth_failure": d[r.AUTH_FAILURE],
+        "auth_failure": d[r.AUTH_FAILURE] + d[r.AH_REPLAY],
         "pri_zero_rcvd": s.priority_zero_received,
         "pri_zero_sent": s.priority_zero_sent,
     }

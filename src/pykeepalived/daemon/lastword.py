@@ -44,6 +44,7 @@ from pykeepalived.core.actions import (
     Action,
     AddAddresses,
     RemoveAddresses,
+    SendAdvert,
     State,
     Transition,
 )
@@ -51,7 +52,7 @@ from pykeepalived.daemon.log import LOG_ERR, LOG_INFO
 from pykeepalived.daemon.sdnotify import SystemdNotifier
 from pykeepalived.errors import LocalError, PyKeepalivedError
 from pykeepalived.net.addr_release import encode_deladdr, remove_addresses
-from pykeepalived.net.vrrp_socket import VrrpSocket
+from pykeepalived.net.vrrp_socket import IPPROTO_AH, IPPROTO_VRRP, VrrpSocket
 
 if TYPE_CHECKING:
     import asyncio
@@ -108,6 +109,8 @@ class InstanceWord:
     src: str | None  #: the advert source address (None: the kernel chooses)
     adverts: tuple[tuple[str, bytes], ...]  #: (destination, priority-0 VRRP message)
     vips: tuple[VipWord, ...] = ()
+    #: IPPROTO_VRRP, or IPPROTO_AH: then each advert is a whole datagram (auth_type AH)
+    protocol: int = IPPROTO_VRRP
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,7 @@ def encode(message: Message) -> bytes:
         case Say(w):
             vips = tuple((v.ifindex, v.address, v.peer or "") for v in w.vips)
             return marshal.dumps((_SAY, w.name, w.ifname, int(w.family), w.src or "",
-                                  w.adverts, vips))
+                                  w.adverts, vips, w.protocol))
         case Unsay(name):
             return marshal.dumps((_UNSAY, name))
         case SdNotify(text):
@@ -214,15 +217,17 @@ def _decode(fields: object) -> Message:
         if not seconds > 0:
             raise LastWordError(f"hang limit {seconds} is not positive")
         return HangLimit(seconds) if kind == _LIMIT else Busy(seconds)
-    if kind == _SAY and len(rest) == 6:
-        name, ifname, family, src, adverts, vips = rest
+    if kind == _SAY and len(rest) == 7:
+        name, ifname, family, src, adverts, vips, protocol = rest
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise LastWordError(f"family {family!r}")
+        if protocol not in (IPPROTO_VRRP, IPPROTO_AH):
+            raise LastWordError(f"protocol {protocol!r}")
         packets = tuple((_check(d, str), _check(p, bytes)) for d, p in _check(adverts, tuple))
         removals = tuple(VipWord(_check(i, int), _check(a, str), _check(p, str) or None)
                          for i, a, p in _check(vips, tuple))
         return Say(InstanceWord(_check(name, str), _check(ifname, str), family,
-                                _check(src, str) or None, packets, removals))
+                                _check(src, str) or None, packets, removals, protocol))
     if kind == _UNSAY and len(rest) == 1:
         return Unsay(_check(rest[0], str))
     if kind == _NOTIFY and len(rest) == 1:
@@ -311,19 +316,19 @@ def hand_over(words: Iterable[InstanceWord | Prepared],
     start = clock()
     ready = [w if isinstance(w, Prepared) else prepare(w) for w in words]
     done = Handover()
-    sockets: dict[tuple[str, int], VrrpSocket] = {}
+    sockets: dict[tuple[str, int, int], VrrpSocket] = {}
     try:
         for p in ready:
             w = p.word
             done.problems.extend(p.problems)
             if not p.adverts:
                 continue
-            key = (w.ifname, w.family)
+            key = (w.ifname, w.family, w.protocol)
             sock = sockets.get(key)
             if sock is None:
                 try:
                     sock = sockets[key] = VrrpSocket.open(w.family, w.ifname, src=p.src,
-                                                          join_group=False)
+                                                          join_group=False, protocol=w.protocol)
                 except (PyKeepalivedError, OSError) as exc:
                     done.problems.append(f"({w.name}) cannot send priority 0 on {w.ifname}: "
                                          f"{exc}")
@@ -384,7 +389,7 @@ def instance_word(router: VirtualRouter, rt: InstanceRuntime,
                   held: Sequence[tuple[int, VirtualIP]]) -> InstanceWord:
     """The last word of one MASTER instance: its priority-0 advert, sent where its adverts
     go (the VMAC interface, as AdvertSockets sends them), and the VIPs it installed."""
-    vmac_sends = rt.vmac and rt.family == socket.AF_INET and not rt.cfg.vmac_xmit_base
+    vmac_sends = rt.vmac and not rt.cfg.vmac_xmit_base
     src = router.params.src
     return InstanceWord(
         name=rt.name, ifname=rt.vip_if if vmac_sends else rt.base_if, family=int(rt.family),
@@ -392,7 +397,8 @@ def instance_word(router: VirtualRouter, rt: InstanceRuntime,
         adverts=tuple((str(dst), data) for dst, data in router.goodbye_packets()),
         vips=tuple(VipWord(ifindex, str(vip.address),
                            str(vip.peer.ip) if vip.peer is not None else None)
-                   for ifindex, vip in held))
+                   for ifindex, vip in held),
+        protocol=IPPROTO_AH if router.ah is not None else IPPROTO_VRRP)
 
 
 class LastWord:
@@ -498,8 +504,13 @@ class LastWord:
             if speaker.node.routers:  # not the empty Node the driver is built with
                 self._update_limit(speaker)
             return
+        routers = speaker.node.routers
+        # An auth_type AH priority 0 must carry the number after the last advert sent:
+        # its word is renewed with every advert (one datagram a second at most: AH is v2).
         names = {a.instance for a in actions
-                 if isinstance(a, (Transition, AddAddresses, RemoveAddresses))}
+                 if isinstance(a, (Transition, AddAddresses, RemoveAddresses))
+                 or (isinstance(a, SendAdvert) and (r := routers.get(a.instance)) is not None
+                     and r.ah is not None)}
         if names:
             self._refresh(names)
 

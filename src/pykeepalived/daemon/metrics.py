@@ -245,7 +245,7 @@ _EXPORTER_COUNTERS: tuple[tuple[str, str, Callable[[RouterView], float]], ...] =
     ("authentication_mismatch", "Authentication mismatch",
      lambda r: r.stats.drops[DropReason.AUTH_TYPE_MISMATCH]),
     ("authentication_failure", "Authentication failure",
-     lambda r: r.stats.drops[DropReason.AUTH_FAILURE]),
+     lambda r: r.stats.drops[DropReason.AUTH_FAILURE] + r.stats.drops[DropReason.AH_REPLAY]),
     ("priority_zero_received", "Priority zero received",
      lambda r: r.stats.priority_zero_received),
     ("priority_zero_sent", "Priority zero sent", lambda r: r.stats.priority_zero_sent),

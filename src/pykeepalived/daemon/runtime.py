@@ -117,8 +117,8 @@ def router_params(config: KeepalivedConfig, cfg: VrrpInstance, *, base_if: str, 
     g = config.global_defs
     family = family_of(cfg)
     strict = cfg.strict_mode or g.vrrp_strict
-    # auth_type AH is refused by the config layer until IPsec AH is implemented.
-    auth_type = {None: vrrp_packet.AUTH_NONE, "PASS": vrrp_packet.AUTH_PASS}[cfg.auth_type]
+    auth_type = {None: vrrp_packet.AUTH_NONE, "PASS": vrrp_packet.AUTH_PASS,
+                 "AH": vrrp_packet.AUTH_AH}[cfg.auth_type]
     if cfg.version == 3:
         auth_type = vrrp_packet.AUTH_NONE
     return RouterParams(

@@ -21,7 +21,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Interface
+from ipaddress import IPv4Address, IPv6Address, IPv6Interface
 from typing import Protocol
 
 from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
@@ -141,8 +141,11 @@ class VipManager:
         if cfg.use_vmac is None:
             return None
         try:
+            source = cfg.unicast_src_ip or cfg.mcast_src_ip
             info = self.netlink.add_vmac(base_if, cfg.virtual_router_id, family=family,
-                                         ifname=cfg.use_vmac or None)
+                                         ifname=cfg.use_vmac or None,
+                                         source=source if isinstance(source, IPv6Address)
+                                         else None)
         except (PyKeepalivedError, OSError) as exc:
             self.log(f"({cfg.name}) cannot create VMAC interface: {exc}")
             return None

@@ -168,6 +168,14 @@ def vmac_address(vrid: int, family: int = socket.AF_INET) -> bytes:
     return VMAC_OUI + bytes([2 if family == socket.AF_INET6 else 1, vrid])
 
 
+def eui64_link_local(mac: bytes) -> IPv6Address | None:
+    """fe80::/64 with the modified EUI-64 interface identifier of ``mac`` (RFC 4291 App. A)."""
+    if len(mac) != 6:
+        return None
+    iid = bytes([mac[0] ^ 0x02, mac[1], mac[2], 0xFF, 0xFE, mac[3], mac[4], mac[5]])
+    return IPv6Address(b"\xfe\x80" + bytes(6) + iid)
+
+
 def _mac_str(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
@@ -606,12 +614,15 @@ class Netlink:
         family: int = socket.AF_INET,
         ifname: str | None = None,
         up: bool = True,
+        source: IPv6Address | None = None,
     ) -> LinkInfo:
         """Create keepalived's ``use_vmac`` interface on ``parent`` (reused if it already fits).
 
         Returns the new link. The sysctls keepalived sets are applied (see module docstring);
-        an IPv4 VMAC gets IPv6 disabled and an IPv6 one no automatic link-local address, so the
-        advert source stays the parent's link-local address (RFC 5798 7.4).
+        an IPv4 VMAC gets IPv6 disabled. An IPv6 one gets no automatic link-local address but,
+        as keepalived gives it, the advert source: ``source`` (a configured one), else the
+        parent's link-local address, else the EUI-64 one of the parent's MAC; so adverts leave
+        the VMAC from the node's own address (RFC 5798 7.4) and the virtual MAC.
         """
         parent_index = parent if isinstance(parent, int) else self.ifindex(parent)
         name = ifname or (f"vrrp6.{vrid}" if family == socket.AF_INET6 else f"vrrp.{vrid}")
@@ -620,6 +631,8 @@ class Netlink:
         if existing:
             info = self.link(existing[0])
             if info.mac == mac and info.parent_index == parent_index and info.kind == "macvlan":
+                if family == socket.AF_INET6:
+                    self._vmac_link_local(info.index, parent_index, source)
                 if up and not info.admin_up:
                     self.set_link_up(info.index)
                 return self.link(info.index)
@@ -648,9 +661,20 @@ class Netlink:
             # addr_gen_mode 1 = none: no EUI-64 link-local from the virtual MAC.
             write_sysctl(f"net/ipv6/conf/{name}/addr_gen_mode", 1, netns=self.netns)
         index = self.ifindex(name)
+        if family == socket.AF_INET6:
+            self._vmac_link_local(index, parent_index, source)
         if up:
             self.set_link_up(index)
         return self.link(index)
+
+    def _vmac_link_local(self, index: int, parent_index: int,
+                         source: IPv6Address | None) -> None:
+        parent = self.link(parent_index)
+        address = source or parent.ipv6_link_local or eui64_link_local(parent.mac)
+        if address is None:
+            return
+        # No DAD: the same address is on the parent, and adverts must go out at once.
+        self.add_address(index, IPv6Interface(f"{address}/64"), nodad=True)
 
     def remove_vmac(self, ifname: str, *, restore_parent: bool = True) -> bool:
         """Delete a VMAC (only macvlans are ever deleted); False when it does not exist."""

@@ -1,9 +1,11 @@
-"""Raw IP protocol-112 sockets that put VRRP messages on the wire the way keepalived does.
+"""Raw IP protocol-112 sockets that put VRRP messages on the wire the way keepalived does
+(and protocol-51 ones for ``auth_type AH``, whose datagrams the core builds whole: see
+:meth:`VrrpSocket.open`).
 
-One socket per (interface, address family). The core hands over a VRRP message (from the VRRP
-header on, checksum included) and a destination; the kernel adds the IP header. What the wire
-must look like (``tests/vectors``): TTL / hop limit 255 (RFC 5798 5.1.1.3, receivers drop
-anything else), TOS / traffic class 0xc0 (network control), DF clear, source = the interface's
+One socket per (interface, address family, protocol). The core hands over a VRRP message (from
+the VRRP header on, checksum included) and a destination; the kernel adds the IP header. What
+the wire must look like (``tests/vectors``): TTL / hop limit 255 (RFC 5798 5.1.1.3, receivers
+drop anything else), TOS / traffic class 0xc0 (network control), DF clear, source = the interface's
 primary IPv4 address or its IPv6 link-local address unless configured otherwise.
 
 How that is obtained:
@@ -38,6 +40,8 @@ from pykeepalived.net.netns import run_in_netns
 IPAddress = IPv4Address | IPv6Address
 
 IPPROTO_VRRP = 112
+IPPROTO_AH = 51  #: auth_type AH: adverts under an IPsec AH header (see pykeepalived.core.ah)
+AH_HEADER_LEN = 24
 VRRP_GROUP_V4 = IPv4Address("224.0.0.18")
 VRRP_GROUP_V6 = IPv6Address("ff02::12")
 VRRP_TOS = 0xC0
@@ -46,6 +50,7 @@ VRRP_TTL = 255
 # Linux values Python's socket module does not export.
 IP_TOS = 1
 IP_TTL = 2
+IP_HDRINCL = 3
 IP_PKTINFO = 8
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
@@ -84,8 +89,9 @@ class Received:
     src: IPAddress
     dst: IPAddress
     ttl: int
-    payload: bytes  # the VRRP message, from the VRRP header on
+    payload: bytes  # the VRRP message, from the VRRP header on (AH sockets: the AH header on)
     ifindex: int
+    header: bytes = b""  #: AH sockets: the IPv4 header, which the AH ICV covers
 
 
 def _sockaddr_in_ifindex(ifname: str) -> int:
@@ -111,6 +117,7 @@ def vrrp_filter(
     *,
     vrids: Collection[int] = (),
     check_ttl: bool = True,
+    protocol: int = IPPROTO_VRRP,
 ) -> bytes:
     """Classic BPF: accept only hop limit 255, VRRP version 2 or 3 and (when ``vrids`` is given)
     one of our VRIDs; drop the rest in-kernel.
@@ -120,7 +127,9 @@ def vrrp_filter(
     reachable through the SKF_NET_OFF base. ``check_ttl`` False leaves out the hop-limit test
     (unicast peers may be routed: the core does not check their TTL either). More than
     :data:`MAX_FILTER_VRIDS` VRIDs are not filtered on (the jump offsets are 8-bit).
+    ``protocol`` IPPROTO_AH: the VRRP header is behind the 24-byte AH header (IPv4 only).
     """
+    skip = AH_HEADER_LEN if protocol == IPPROTO_AH else 0
     ld_b_abs, ldx_msh, ld_b_ind = 0x30, 0xB1, 0x50
     jeq_k, and_k, ret_k = 0x15, 0x54, 0x06
     # (code, jump-if-true label, jump-if-false label, k); None = the next instruction.
@@ -132,14 +141,14 @@ def vrrp_filter(
             prog.append((ld_b_abs, None, None, (SKF_NET_OFF + 7) & 0xFFFFFFFF))
         prog.append((jeq_k, None, "drop", VRRP_TTL))
     if family == socket.AF_INET:
-        prog += [(ldx_msh, None, None, 0), (ld_b_ind, None, None, 0)]
+        prog += [(ldx_msh, None, None, 0), (ld_b_ind, None, None, skip)]
     else:
         prog.append((ld_b_abs, None, None, 0))
     prog += [(and_k, None, None, 0xF0), (jeq_k, "vrid", None, 0x20), (jeq_k, "vrid", "drop", 0x30)]
     labels = {"vrid": len(prog)}
     wanted = sorted(set(vrids)) if len(set(vrids)) <= MAX_FILTER_VRIDS else []
     if wanted:
-        prog.append((ld_b_ind, None, None, 1) if family == socket.AF_INET
+        prog.append((ld_b_ind, None, None, skip + 1) if family == socket.AF_INET
                     else (ld_b_abs, None, None, 1))
         prog += [(jeq_k, "accept", None, v) for v in wanted]
     else:
@@ -207,8 +216,10 @@ class VrrpSocket:
         ifindex: int,
         src: IPAddress | None,
         group: IPAddress | None,
+        protocol: int = IPPROTO_VRRP,
     ) -> None:
         self._sock = sock
+        self.protocol = protocol
         self.family = family
         self.ifname = ifname
         self.ifindex = ifindex
@@ -230,8 +241,13 @@ class VrrpSocket:
         group: IPAddress | None = None,
         join_group: bool = True,
         netns: str | None = None,
+        protocol: int = IPPROTO_VRRP,
     ) -> VrrpSocket:
         """Open, configure and (unless ``join_group`` is False) join ``group`` on ``ifname``.
+
+        ``protocol`` IPPROTO_AH (IPv4 only): the socket receives AH datagrams whole (IP header
+        included) and sends datagrams the caller built whole (IP_HDRINCL), because the AH
+        ICV covers the IP header, identification included.
 
         ``src`` None selects keepalived's default source (see :func:`default_source`); it may
         still be None when the interface has no usable address yet (then the kernel chooses).
@@ -239,19 +255,24 @@ class VrrpSocket:
         """
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise ValueError("family must be AF_INET or AF_INET6")
+        if protocol not in (IPPROTO_VRRP, IPPROTO_AH) or (
+                protocol == IPPROTO_AH and family != socket.AF_INET):
+            raise ValueError("protocol must be VRRP, or AH over IPv4")
         the_group = group or (VRRP_GROUP_V4 if family == socket.AF_INET else VRRP_GROUP_V6)
 
         source = src if src is not None else default_source(ifname, family, netns=netns)
 
         def make() -> VrrpSocket:
             ifindex = _sockaddr_in_ifindex(ifname)
-            sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
+            sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol)
             try:
                 cls._configure(sock, family, ifname, ifindex, the_group, join_group)
+                if protocol == IPPROTO_AH:
+                    sock.setsockopt(socket.IPPROTO_IP, IP_HDRINCL, 1)
             except OSError as exc:
                 sock.close()
                 raise VrrpSocketError(f"configuring VRRP socket on {ifname}: {exc}") from exc
-            return cls(sock, family, ifname, ifindex, source, the_group)
+            return cls(sock, family, ifname, ifindex, source, the_group, protocol)
 
         return run_in_netns(netns, make)
 
@@ -332,14 +353,19 @@ class VrrpSocket:
     # --- sending ---------------------------------------------------------------------------
 
     def send(self, vrrp_message: bytes, dst: IPAddress | None = None) -> bool:
-        """Send one VRRP message to ``dst`` (the group when None); False if the network refused."""
+        """Send one VRRP message to ``dst`` (the group when None); False if the network refused.
+        On an AH socket ``vrrp_message`` is the whole datagram, sent as it is."""
         target = dst if dst is not None else self.group
         assert target is not None
-        if self.family == socket.AF_INET:
+        cmsg: list[tuple[int, int, bytes]]
+        if self.protocol == IPPROTO_AH:
+            cmsg = []
+            address: tuple[str, int] | tuple[str, int, int, int] = (str(target), 0)
+        elif self.family == socket.AF_INET:
             spec = self.src.packed if isinstance(self.src, IPv4Address) else b"\x00" * 4
             pktinfo = struct.pack("=i4s4s", self.ifindex, spec, b"\x00" * 4)
             cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)]
-            address: tuple[str, int] | tuple[str, int, int, int] = (str(target), 0)
+            address = (str(target), 0)
         else:
             source = self.src.packed if isinstance(self.src, IPv6Address) else b"\x00" * 16
             pktinfo = source + struct.pack("=I", self.ifindex)
@@ -399,6 +425,7 @@ class VrrpSocket:
             ttl=data[8],
             payload=data[ihl:total],
             ifindex=ifindex,
+            header=data[:ihl] if self.protocol == IPPROTO_AH else b"",
         )
 
     def _parse_v6(

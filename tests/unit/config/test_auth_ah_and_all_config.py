@@ -1,4 +1,5 @@
-"""Two refusals: ``auth_type AH`` (never sent as a fake), and -e / --all-config (a missing
+"""``auth_type AH`` as keepalived 2.2.7 parses and clears it (the wire side is in
+tests/unit/core/test_ah.py and the interop suite), and -e / --all-config (a missing
 configuration file is an error, and ``-e -t`` exits as keepalived's does)."""
 
 from __future__ import annotations
@@ -25,22 +26,48 @@ needs_iface = pytest.mark.skipif(IFACE is None, reason="no non-loopback interfac
 AH = ("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 9\n version 2\n"
       " authentication {\n  auth_type AH\n  auth_pass secret\n }\n"
       " virtual_ipaddress {\n  192.0.2.9/24\n }\n}\n")
-AH_MESSAGE = ("auth_type AH (IPsec AH) is not supported by pykeepalived; use auth_type PASS "
-              "or no authentication")
 
 
-@pytest.mark.parametrize("strict", [False, True], ids=["daemon", "config-test"])
-def test_auth_type_ah_is_an_error_at_its_place(strict: bool) -> None:
-    r = parse_config_text(AH, filename="k.conf", check_files=False, strict=strict)
-    assert not r.ok
-    assert [str(d) for d in r.errors] == [f"k.conf:6:13: error: {AH_MESSAGE}"]
-    # Never in the model: nothing downstream can send a type-2 advert without an AH header.
-    assert r.config is not None and r.config.vrrp_instances[0].auth_type is None
+def test_auth_type_ah_is_taken() -> None:
+    r = parse_config_text(AH, filename="k.conf", check_files=False, strict=True)
+    assert r.ok, r.errors
+    assert r.config is not None and r.config.vrrp_instances[0].auth_type == "AH"
+    assert r.config.vrrp_instances[0].auth_pass == "secret"
 
 
-def test_auth_type_ah_is_refused_in_lower_case_too() -> None:
-    r = parse_config_text(AH.replace("AH", "ah"), filename="k.conf", check_files=False)
-    assert [d.message for d in r.errors] == [AH_MESSAGE]
+@pytest.mark.parametrize("typ", ["ah", "pass", "Pass", "MD5"])
+def test_an_auth_type_keepalived_does_not_know_means_no_authentication(typ: str) -> None:
+    # keepalived compares exactly ("unknown authentication type 'pass'", -t exits 5): a
+    # lower-case PASS authenticating here would not talk to a keepalived peer.
+    text = AH.replace("auth_type AH", f"auth_type {typ}")
+    r = parse_config_text(text, filename="k.conf", check_files=False)
+    assert r.ok and r.config is not None
+    assert r.config.vrrp_instances[0].auth_type is None
+    assert [(d.line, d.message) for d in r.warnings] == [
+        (6, f"unknown authentication type '{typ}' (PASS or AH); no authentication")]
+    assert not parse_config_text(text, filename="k.conf", check_files=False, strict=True).ok
+
+
+@pytest.mark.parametrize(("change", "message", "after"), [
+    (("  auth_pass secret\n", ""), "(VI_1) auth_type AH needs an auth_pass; no authentication",
+     (None, None)),
+    ((" version 2\n", " version 2\n state MASTER\n priority 100\n"),
+     "(VI_1) state MASTER is incompatible with AH authentication (the sequence number must be "
+     "heard first); using BACKUP", ("AH", "BACKUP")),
+])
+def test_what_keepalived_clears_is_cleared_and_said(change: tuple[str, str], message: str,
+                                                    after: tuple[str | None, str | None]) -> None:
+    r = parse_config_text(AH.replace(*change), filename="k.conf", check_files=False)
+    assert r.ok and r.config is not None
+    assert [d.message for d in r.warnings] == [message]
+    inst = r.config.vrrp_instances[0]
+    assert (inst.auth_type, inst.state) == after
+
+
+def test_the_address_owner_may_start_as_master_with_ah() -> None:
+    text = AH.replace(" version 2\n", " version 2\n state MASTER\n priority 255\n")
+    r = parse_config_text(text, filename="k.conf", check_files=False, strict=True)
+    assert r.ok and r.config is not None and r.config.vrrp_instances[0].state == "MASTER"
 
 
 def test_auth_type_pass_still_works() -> None:
@@ -52,12 +79,14 @@ def test_auth_type_pass_still_works() -> None:
 
 
 @needs_iface
-def test_config_test_exits_5_on_auth_type_ah(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("change", "code"), [(("", ""), 0), (("auth_type AH", "auth_type ah"), 5),
+                                              (("  auth_pass secret\n", ""), 5)])
+def test_config_test_exits_as_keepalived(tmp_path: Path, change: tuple[str, str],
+                                         code: int) -> None:
     conf = tmp_path / "ah.conf"
-    conf.write_text(AH.replace("interface eth0", f"interface {IFACE}"))
-    assert main(["-t", "-f", str(conf)]) == EXIT_CONFIG == 5
-    assert f"{conf}:6:13: error: {AH_MESSAGE}" in capsys.readouterr().err
+    conf.write_text(AH.replace("interface eth0", f"interface {IFACE}").replace(*change))
+    assert main(["-t", "-f", str(conf)]) == code
+    assert EXIT_CONFIG == 5
 
 
 # ------------------------------------------------------------------------- -e / --all-config

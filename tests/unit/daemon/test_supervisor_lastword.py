@@ -51,6 +51,8 @@ WORD = InstanceWord(
     Beat(), HangLimit(1.5), Busy(60.0), Say(WORD), Unsay("VI_1"), SdNotify("READY=1\nSTATUS=x"),
     Farewell("unhandled KeyError: 'x'"),
     Say(InstanceWord("v6", "vrrp.51", socket.AF_INET6, None, (("ff02::12", b"\x31"),))),
+    Say(InstanceWord("ah", "eth0", socket.AF_INET, "192.0.2.1", (("224.0.0.18", b"\x45"),),
+                     protocol=51)),
 ])
 def test_every_message_survives_the_channel(message: Message) -> None:
     assert decode(encode(message)) == message
@@ -59,9 +61,10 @@ def test_every_message_survives_the_channel(message: Message) -> None:
 @pytest.mark.parametrize("data", [
     b"", b"garbage", marshal.dumps([1]), marshal.dumps(()), marshal.dumps((99,)),
     marshal.dumps((2, -1.0)), marshal.dumps((2, "x")), marshal.dumps((1, "extra")),
-    marshal.dumps((3, "VI_1", "eth0", 99, "", (), ())),  # not an address family
-    marshal.dumps((3, "VI_1", "eth0", 2, "", (("224.0.0.18", "text"),), ())),
-    marshal.dumps((3, "VI_1", "eth0", 2, "", (), ((2, "192.0.2.1/24"),))),
+    marshal.dumps((3, "VI_1", "eth0", 99, "", (), (), 112)),  # not an address family
+    marshal.dumps((3, "VI_1", "eth0", 2, "", (("224.0.0.18", "text"),), (), 112)),
+    marshal.dumps((3, "VI_1", "eth0", 2, "", (), ((2, "192.0.2.1/24"),), 112)),
+    marshal.dumps((3, "VI_1", "eth0", 2, "", (), (), 17)),  # neither VRRP nor AH
 ])
 def test_malformed_messages_are_refused_by_name(data: bytes) -> None:
     with pytest.raises(LastWordError):
