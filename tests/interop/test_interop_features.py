@@ -541,6 +541,48 @@ def test_track_interface_log_lines_as_keepalived(
     assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
 
 
+def vip_dev_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
+    """``kind`` alone on n1, MASTER, with a VIP on TRACKED, a route via TRACKED (``no_track``)
+    and a second VIP on eth0: TRACKED loses its carrier and gets it back. The link and state
+    lines logged meanwhile (keepalived tracks a VIP's and a route's interface unless the line
+    says ``no_track``)."""
+    m = Mixed(lab, tag=f"-vipdev-{kind}")
+    clusters.append(m)
+    node = lab.nodes.get("n1") or lab.add_node("n1")
+    if node.exec(["ip", "link", "show", TRACKED]).returncode != 0:
+        add_tracked_link(node)
+    text = global_defs(V3_IPV4) + instance("VI_1", 51, V3_IPV4, {"n1": HIGH}, masters=("n1",))
+    text = text.replace("    virtual_ipaddress {\n", "    virtual_ipaddress {\n"
+                        f"        198.51.100.50/24 dev {TRACKED}\n")
+    text = text.replace("    }\n}\n", "    }\n    virtual_routes {\n"
+                        f"        203.0.113.0/24 via 198.51.100.1 dev {TRACKED} no_track\n"
+                        "    }\n}\n")
+    m.build((kind,), text)
+    try:
+        t = time.monotonic()
+        m.start("n1")
+        m.wait_added("n1", VIP4, after=t)
+        start = seen = len(m.daemon("n1").log())
+        for state, line in (("down", "Entering FAULT STATE"), ("up", "Entering MASTER STATE")):
+            node.exec(["ip", "link", "set", "trk1", state], check=True)
+            wait_until(lambda want=line, at=seen: want in log_since(m, "n1", at), 10,
+                       what=f"n1 to log {line!r}", context=m.logs)
+            seen = len(m.daemon("n1").log())
+        time.sleep(0.3)  # the scenario: anything else it would log
+        return [line.split(": ", 1)[1] for line in log_since(m, "n1", start).splitlines()
+                if "Entering" in line or "Netlink reports" in line]
+    finally:
+        m.stop_all()
+
+
+def test_a_vips_interface_is_tracked_as_keepalived_tracks_it(
+    lab: Lab, request: pytest.FixtureRequest
+) -> None:
+    got = on_each_daemon(lab, request, vip_dev_lines)
+    assert "(VI_1) Entering FAULT STATE" in got["ka"], got
+    assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
+
+
 # ------------------------------------------------------------------------ notify arguments
 
 NOTIFY_KINDS = ("notify", "master", "backup", "fault", "stop")

@@ -88,6 +88,11 @@ def trackers(config: KeepalivedConfig, cfg: VrrpInstance, base_if: str, vip_if: 
             out.append(TrackerSpec(TrackerKind.INTERFACE, vip_if))
     for ti in cfg.track_interfaces:
         out.append(TrackerSpec(TrackerKind.INTERFACE, ti.name, ti.weight, ti.reverse))
+    faulting = {t.name for t in out if t.weight == 0 and not t.reverse}
+    for name in address_interfaces(cfg, base_if, vip_if):
+        if name not in faulting:
+            faulting.add(name)
+            out.append(TrackerSpec(TrackerKind.INTERFACE, name))
     for ts in cfg.track_scripts:
         script = config.vrrp_scripts.get(ts.name)
         if script is None:
@@ -109,6 +114,22 @@ def trackers(config: KeepalivedConfig, cfg: VrrpInstance, base_if: str, vip_if: 
         reverse = tp.reverse or (tp.weight is None and pdef.reverse)
         out.append(TrackerSpec(TrackerKind.PROCESS, tp.name, weight, reverse))
     return tuple(out)
+
+
+def address_interfaces(cfg: VrrpInstance, base_if: str, vip_if: str) -> list[str]:
+    """The other interfaces keepalived tracks for an instance (down: FAULT), unless the line
+    says ``no_track``: the ``dev`` of each VIP and excluded VIP (but not the instance's own
+    interfaces, which ``dont_track_primary`` decides about), of each virtual route, and the
+    ``iif`` / ``oif`` of each virtual rule (these even on the instance's interface)."""
+    names: list[str] = []
+    for vip in (*cfg.virtual_ipaddresses, *cfg.virtual_ipaddresses_excluded):
+        if vip.dev and not vip.no_track and vip.dev not in (base_if, vip_if):
+            names.append(vip.dev)
+    names += [r.dev for r in cfg.virtual_routes if r.dev and not r.no_track]
+    for rule in cfg.virtual_rules:
+        if not rule.no_track:
+            names += [name for name in (rule.iif, rule.oif) if name]
+    return list(dict.fromkeys(names))
 
 
 def router_params(config: KeepalivedConfig, cfg: VrrpInstance, *, base_if: str, vip_if: str,
