@@ -57,8 +57,6 @@ _GARP_GROUP = Unsupported("gratuitous ARP / NA rate limits")
 _EXTRA_IF = Unsupported("gratuitous ARPs on extra interfaces")
 _FILTER = Unsupported("pykeepalived's accept-mode filter is its own nftables table")
 _PRIO_NOTIFY = Unsupported("priority change notifications")
-_SG_TRACK = Unsupported("tracking on a sync group: track the objects in each member "
-                        "vrrp_instance")
 
 #: Keyword paths (as in `keywords.KEYWORDS`) the daemon does not act on. A block's entry covers
 #: everything inside it: one diagnostic, on the block's keyword.
@@ -179,10 +177,6 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("global_defs", "tmp_config_directory"): Unsupported("configuration copy directory"),
     ("global_defs", "data_use_instance"): Unsupported("instance name in dump file names"),
     # --- vrrp_sync_group -------------------------------------------------------------------
-    ("vrrp_sync_group", "track_interface"): _SG_TRACK,
-    ("vrrp_sync_group", "track_script"): _SG_TRACK,
-    ("vrrp_sync_group", "track_file"): _SG_TRACK,
-    ("vrrp_sync_group", "track_process"): _SG_TRACK,
     ("vrrp_sync_group", "track_bfd"): _BFD,
     ("vrrp_sync_group", "smtp_alert"): _EMAIL,
     ("vrrp_sync_group", "notify_priority_changes"): _PRIO_NOTIFY,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 
-from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
+from pykeepalived.config.model import KeepalivedConfig, SyncGroup, VirtualIP, VrrpInstance
 from pykeepalived.core import packet as vrrp_packet
 from pykeepalived.core.actions import IPAddress, State
-from pykeepalived.core.priority import TrackerKind, TrackerSpec
+from pykeepalived.core.priority import PRIO_OWNER, TrackerKind, TrackerSpec
 from pykeepalived.core.router import RouterParams, VirtualRouter
 
 FALLBACK_INTERFACE = "eth0"
@@ -80,40 +80,64 @@ def destinations(config: KeepalivedConfig, cfg: VrrpInstance, family: int
 def trackers(config: KeepalivedConfig, cfg: VrrpInstance, base_if: str, vip_if: str
              ) -> tuple[TrackerSpec, ...]:
     """Everything that moves the instance's priority or puts it in FAULT, with keepalived's
-    rule for weights: the instance's ``weight`` overrides the tracked object's own."""
+    rule for weights: the instance's ``weight`` overrides the tracked object's own. The
+    objects its sync groups track count for it too (with the group's weights; none if a member
+    is an address owner), as keepalived adds them to every member."""
     out: list[TrackerSpec] = []
     if not cfg.dont_track_primary:
         out.append(TrackerSpec(TrackerKind.INTERFACE, base_if))
         if vip_if != base_if:
             out.append(TrackerSpec(TrackerKind.INTERFACE, vip_if))
-    for ti in cfg.track_interfaces:
-        out.append(TrackerSpec(TrackerKind.INTERFACE, ti.name, ti.weight, ti.reverse))
+    out += _tracked_objects(config, cfg)
     faulting = {t.name for t in out if t.weight == 0 and not t.reverse}
     for name in address_interfaces(cfg, base_if, vip_if):
         if name not in faulting:
             faulting.add(name)
             out.append(TrackerSpec(TrackerKind.INTERFACE, name))
-    for ts in cfg.track_scripts:
-        script = config.vrrp_scripts.get(ts.name)
-        if script is None:
+    members = {i.name: i for i in config.vrrp_instances}
+    for sg in config.sync_groups:
+        if cfg.name not in sg.group:
             continue
-        weight = ts.weight if ts.weight is not None else script.weight
-        reverse = ts.reverse or (ts.weight is None and script.reverse)
-        out.append(TrackerSpec(TrackerKind.SCRIPT, ts.name, weight, reverse))
-    for tf in cfg.track_files:
-        fdef = config.track_files.get(tf.name)
-        if fdef is None:
-            continue
-        weight = tf.weight if tf.weight is not None else fdef.weight
-        out.append(TrackerSpec(TrackerKind.FILE, tf.name, weight, tf.reverse))
-    for tp in cfg.track_processes:
-        pdef = config.track_processes.get(tp.name)
-        if pdef is None:
-            continue
-        weight = tp.weight if tp.weight is not None else pdef.weight
-        reverse = tp.reverse or (tp.weight is None and pdef.reverse)
-        out.append(TrackerSpec(TrackerKind.PROCESS, tp.name, weight, reverse))
+        owner = any(m in members and members[m].priority == PRIO_OWNER for m in sg.group)
+        for spec in _tracked_objects(config, sg):
+            if owner:
+                spec = replace(spec, weight=0)
+            same = [i for i, t in enumerate(out) if t.key == spec.key]
+            if not same:
+                out.append(spec)
+            elif spec.kind is TrackerKind.INTERFACE:
+                # keepalived keeps one entry per interface: the group's weight replaces a
+                # weighted one of the instance (an unweighted one stays: FAULT on down)
+                for i in same:
+                    if out[i].weight:
+                        out[i] = spec
     return tuple(out)
+
+
+def _tracked_objects(config: KeepalivedConfig, holder: VrrpInstance | SyncGroup
+                     ) -> list[TrackerSpec]:
+    """The track_interface / track_script / track_file / track_process entries of an
+    instance or a sync group; an entry's own weight overrides the object's."""
+    out = [TrackerSpec(TrackerKind.INTERFACE, ti.name, ti.weight, ti.reverse)
+           for ti in holder.track_interfaces]
+    for ts in holder.track_scripts:
+        script = config.vrrp_scripts.get(ts.name)
+        if script is not None:
+            weight = ts.weight if ts.weight is not None else script.weight
+            reverse = ts.reverse or (ts.weight is None and script.reverse)
+            out.append(TrackerSpec(TrackerKind.SCRIPT, ts.name, weight, reverse))
+    for tf in holder.track_files:
+        fdef = config.track_files.get(tf.name)
+        if fdef is not None:
+            weight = tf.weight if tf.weight is not None else fdef.weight
+            out.append(TrackerSpec(TrackerKind.FILE, tf.name, weight, tf.reverse))
+    for tp in holder.track_processes:
+        pdef = config.track_processes.get(tp.name)
+        if pdef is not None:
+            weight = tp.weight if tp.weight is not None else pdef.weight
+            reverse = tp.reverse or (tp.weight is None and pdef.reverse)
+            out.append(TrackerSpec(TrackerKind.PROCESS, tp.name, weight, reverse))
+    return out
 
 
 def address_interfaces(cfg: VrrpInstance, base_if: str, vip_if: str) -> list[str]:
