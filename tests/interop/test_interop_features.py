@@ -192,6 +192,49 @@ def test_sync_group_fault_on_one_member_moves_both_instances(mixed: Mixed, role:
                      f"{vip} to n2 after its recovery", mixed)
 
 
+def group_tracking_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
+    """``kind`` alone on n1 (MASTER) with VI_1 and VI_2 in a group that tracks the check
+    (neither instance does): the check fails and recovers. The lines logged meanwhile."""
+    m = Mixed(lab, tag=f"-sgtrack-{kind}")
+    clusters.append(m)
+    tmp = lab.tmpdir / f"sgtrack-{kind}"
+    tmp.mkdir(exist_ok=True)
+    (tmp / "n1.ok").write_text("")
+    text = sync_group_config(tmp).replace("        chk_vi2\n", "")
+    text = text.replace("    track_script {\n    }\n", "")
+    text = text.replace("        VI_2\n    }\n}\n",
+                        "        VI_2\n    }\n    track_script {\n        chk_vi2\n    }\n}\n")
+    assert "track_script {\n        chk_vi2" in text.split("vrrp_instance")[0], text
+    m.build((kind,), text)
+    try:
+        t = time.monotonic()
+        m.start("n1")
+        for vip in (VIP4, VIP2):
+            m.wait_added("n1", vip, after=t)
+        start = len(m.daemon("n1").log())
+        (tmp / "n1.ok").unlink()
+        wait_until(lambda: "(VI_2) Entering FAULT STATE" in log_since(m, "n1", start)
+                   and "(VI_1) Entering FAULT STATE" in log_since(m, "n1", start),
+                   CHECK_INTERVAL + CHECK_SLACK + 2, what="both instances to go FAULT",
+                   context=m.logs)
+        t = time.monotonic()
+        (tmp / "n1.ok").write_text("")
+        for vip in (VIP4, VIP2):
+            m.wait_added("n1", vip, after=t)
+        time.sleep(0.3)  # the scenario: anything else it would log
+        return sorted(event_lines(log_since(m, "n1", start)))
+    finally:
+        m.stop_all()
+
+
+def test_a_sync_groups_track_script_moves_every_member_as_keepalived(
+    lab: Lab, request: pytest.FixtureRequest
+) -> None:
+    got = on_each_daemon(lab, request, group_tracking_lines)
+    assert "(VI_1) Entering FAULT STATE" in got["ka"], got
+    assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
+
+
 def backup_pulled_into_fault(lab: Lab, kind: str,
                              clusters: list[Mixed]) -> tuple[list[str], dict[str, list[str]]]:
     """keepalived MASTER on n1, ``kind`` BACKUP on n2; n2's VI_2 check fails. What n2 logged

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pykeepalived.core import ah, packet
-from pykeepalived.core.actions import Action, IPAddress, SendAdvert, State
+from pykeepalived.core import ah, hmac_auth, packet
+from pykeepalived.core.actions import Action, IPAddress, Log, SendAdvert, State
+from pykeepalived.core.hmac_auth import no_wall_clock
 from pykeepalived.core.packet import DropReason, PacketError
 from pykeepalived.core.router import RouterParams, VirtualRouter
 from pykeepalived.core.sync_group import SyncGroup
@@ -40,11 +41,15 @@ class Node:
         self,
         params: Iterable[RouterParams],
         groups: Iterable[tuple[str, Iterable[str]]] = (),
+        *,
+        wall: Callable[[], float] = no_wall_clock,
     ) -> None:
+        """``wall``: the wall clock (seconds since the epoch), which auth_hmac's sequence
+        numbers and freshness window are made of."""
         self.routers: dict[str, VirtualRouter] = {}
         self._by_vrid: dict[tuple[str, int, int], VirtualRouter] = {}
         for p in params:
-            router = VirtualRouter(p)
+            router = VirtualRouter(p, wall)
             self.routers[p.name] = router
             self._by_vrid[(p.interface, p.src.version, p.vrid)] = router
         self.groups: dict[str, SyncGroup] = {}
@@ -137,6 +142,11 @@ class Node:
             router.stats.drops[DropReason.BAD_TTL] += 1
             self.rejected += 1
             return []
+        trailer = b""
+        if router.hmac is not None:
+            length = packet.message_length(message, src.version == 6)
+            if length is not None and len(message) == length + hmac_auth.TRAILER_LEN:
+                message, trailer = message[:length], message[length:]
         if under_ah != (router.ah is not None):
             # keepalived: "Received AH header but auth type not AH" / "No AH header but ..."
             router.stats.drops[DropReason.AUTH_TYPE_MISMATCH] += 1
@@ -148,11 +158,18 @@ class Node:
                 opened = ah.open_datagram(ip_header, data, key=router.ah.key,
                                           unicast=router.params.unicast)
                 seq = opened.seq
-            adv = packet.decode(message, src, dst, checksum_as_v2=router.params.checksum_as_v2)
+            adv = packet.decode(message, src, dst, checksum_as_v2=router.params.checksum_as_v2,
+                                trailer=trailer)
         except PacketError as err:
             router.stats.drops[err.reason] += 1
             self.rejected += 1
             return []
+        said: list[Action] = []
+        if router.hmac is not None and adv.version == router.params.version:
+            passed, said = self._authenticate(router, message, trailer, adv, src)
+            if not passed:
+                self.rejected += 1
+                return said
         if seq is not None:
             adv = dataclasses.replace(adv, ah_seq=seq)
         accepted = router.stats.adverts_received
@@ -161,7 +178,41 @@ class Node:
             self.rejected += 1
         else:
             self.last_accepted = AcceptedAdvert(router.name, src, adv.priority, router.state)
-        return out
+        return said + out if said else out
+
+    @staticmethod
+    def _authenticate(router: VirtualRouter, message: bytes, trailer: bytes,
+                      adv: packet.Advertisement, src: IPAddress) -> tuple[bool, list[Action]]:
+        """auth_hmac: whether the advert may go on to the state machine (if not, it has been
+        counted), and what to log: each problem once per state, as keepalived logs them."""
+        auth, p = router.hmac, router.params
+        assert auth is not None
+        if p.unicast and src not in p.destinations:
+            router.stats.drops[DropReason.NOT_A_PEER] += 1
+            return False, []
+        outcome = auth.check(message, trailer, adv.version, adv.vrid, src, unicast=p.unicast)
+        cfg = auth.config
+        if outcome is hmac_auth.Outcome.OK:
+            if not (trailer and auth.skew_warning()) or outcome in auth.logged:
+                return True, []
+            auth.logged.add(outcome)
+            return True, [Log(f"({p.name}) authentication clock skew {auth.last_skew} sec from "
+                              f"{src} approaching window {cfg.time_window} sec")]
+        router.stats.drops[DropReason(outcome.value)] += 1
+        if outcome in auth.logged:
+            return False, []
+        auth.logged.add(outcome)
+        what = {
+            hmac_auth.Outcome.MISSING: f"missing authentication trailer from {src}",
+            hmac_auth.Outcome.MALFORMED: f"malformed authentication trailer from {src}",
+            hmac_auth.Outcome.UNKNOWN_KEY:
+                f"unknown authentication key id {trailer[1] if trailer else 0} from {src}",
+            hmac_auth.Outcome.INVALID_HMAC: f"invalid authentication HMAC from {src}",
+            hmac_auth.Outcome.STALE: f"stale authentication trailer from {src}, clock skew "
+                                     f"{auth.last_skew} sec exceeds window {cfg.time_window} sec",
+            hmac_auth.Outcome.REPLAY: f"replayed authentication trailer from {src}",
+        }[outcome]
+        return False, [Log(f"({p.name}) {what}")]
 
     def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
         """Deliver a tracker's new value to every instance that tracks it."""

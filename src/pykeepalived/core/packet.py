@@ -54,6 +54,13 @@ class DropReason(enum.Enum):
     AUTH_FAILURE = "auth_failure"  #: v2 PASS data differs, or the AH ICV / SPI is wrong
     AH_REPLAY = "ah_replay"  #: AH sequence number not above the last one seen (a replay)
     NOT_VRRP = "not_vrrp"  #: an IPsec AH header protecting something other than VRRP
+    # auth_hmac (keepalived 2.4), see pykeepalived.core.hmac_auth
+    AUTH_EXT_MISSING = "auth_ext_missing"  #: enforce mode, and the advert has no trailer
+    AUTH_EXT_MALFORMED = "auth_ext_malformed"  #: unknown scheme, or reserved bits set
+    AUTH_EXT_UNKNOWN_KEY = "auth_ext_unknown_key"  #: the trailer names a key id we lack
+    AUTH_EXT_INVALID_HMAC = "auth_ext_invalid_hmac"  #: wrong key, or the advert was altered
+    AUTH_EXT_STALE = "auth_ext_stale"  #: timestamp outside the time window
+    AUTH_EXT_REPLAY = "auth_ext_replay"  #: sequence not above the sender's last one
     INTERVAL_MISMATCH = "interval_mismatch"  #: v2 advert interval differs (RFC 3768 7.1)
     ADDRESS_MISMATCH = "address_mismatch"  #: address count or list differs from ours
     NOT_A_PEER = "not_a_peer"  #: unicast source is not a unicast_peer (check_unicast_src)
@@ -99,7 +106,8 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:
+def pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:
+    """The IPv4 / IPv6 pseudo-header a VRRPv3 checksum covers."""
     if isinstance(src, IPv4Address):
         return src.packed + dst.packed + struct.pack("!BBH", 0, VRRP_PROTOCOL, length)
     # RFC 8200 8.1: upper-layer length as 32 bits, 3 zero octets, next header.
@@ -118,8 +126,10 @@ def encode(
     dst: IPAddress,
     *,
     checksum_as_v2: bool = False,
+    trailer: bytes = b"",
 ) -> bytes:
-    """Encode ``adv`` into a VRRP message with its checksum filled in.
+    """Encode ``adv`` into a VRRP message with its checksum filled in. ``trailer`` (an
+    auth_hmac trailer sent after it) is covered by an IPv6 checksum, not by an IPv4 one.
 
     Raises :class:`EncodeError` if the message cannot be carried (see :func:`_check_encodable`).
     """
@@ -142,9 +152,20 @@ def encode(
         body = head + addrs
         if checksum_as_v2:
             csum = checksum(body)
+        elif trailer and isinstance(src, IPv6Address):
+            csum = checksum(pseudo_header(src, dst, len(body) + len(trailer)) + body + trailer)
         else:
-            csum = checksum(_pseudo_header(src, dst, len(body)) + body)
+            csum = checksum(pseudo_header(src, dst, len(body)) + body)
     return body[:6] + struct.pack("!H", csum) + body[8:]
+
+
+def message_length(data: bytes, ipv6: bool) -> int | None:
+    """The length the VRRP message at the start of ``data`` announces (header, addresses,
+    v2 authentication field); None if ``data`` is too short to say."""
+    if len(data) < HEADER_LEN:
+        return None
+    return HEADER_LEN + data[3] * (16 if ipv6 else 4) + (AUTH_DATA_LEN if data[0] >> 4 == 2
+                                                          else 0)
 
 
 def _check_encodable(adv: Advertisement, src: IPAddress, dst: IPAddress) -> None:
@@ -176,8 +197,10 @@ def decode(
     dst: IPAddress,
     *,
     checksum_as_v2: bool = False,
+    trailer: bytes = b"",
 ) -> Advertisement:
-    """Decode and verify a VRRP message received from ``src`` for ``dst``.
+    """Decode and verify a VRRP message received from ``src`` for ``dst`` (followed by an
+    auth_hmac ``trailer``, which an IPv6 checksum covers).
 
     Raises :class:`PacketError` (and nothing else) for anything malformed.
     """
@@ -203,8 +226,10 @@ def decode(
 
     if version == 2 or checksum_as_v2:
         ok = checksum(data) == 0
+    elif trailer and ipv6:
+        ok = checksum(pseudo_header(src, dst, len(data) + len(trailer)) + data + trailer) == 0
     else:
-        ok = checksum(_pseudo_header(src, dst, len(data)) + data) == 0
+        ok = checksum(pseudo_header(src, dst, len(data)) + data) == 0
     if not ok:
         raise PacketError(DropReason.BAD_CHECKSUM)
 

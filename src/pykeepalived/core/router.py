@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -57,8 +58,10 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.core.ah import AhSequence
+from pykeepalived.core.hmac_auth import HmacAuth, no_wall_clock
 from pykeepalived.core.packet import Advertisement, DropReason
-from pykeepalived.core.priority import PRIO_OWNER, TrackerSpec, contributions, effective_priority
+from pykeepalived.core.params import RouterParams as RouterParams  # re-exported
+from pykeepalived.core.priority import PRIO_OWNER, contributions, effective_priority
 from pykeepalived.core.states import Event, next_state
 from pykeepalived.core.sync_group import SyncGroup
 
@@ -74,51 +77,6 @@ class Timer(enum.Enum):
     GARP_DELAY = 3  #: keepalived ``garp_master_delay``: a new MASTER's second ARP/NA burst
     GARP_LOWER = 4  #: keepalived ``garp_lower_prio_delay``: ARP/NA again after a lower advert
     GARP_REFRESH = 5  #: keepalived ``garp_master_refresh``: a MASTER's periodic ARP/NA
-
-
-@dataclass(frozen=True, slots=True)
-class RouterParams:
-    """Everything the state machine needs to know about one instance, already resolved.
-
-    ``advert_int`` is in seconds. ``destinations`` is the multicast group, or the unicast peers.
-    ``want_master`` is keepalived's initial ``state MASTER``.
-    """
-
-    name: str
-    vrid: int
-    priority: int
-    src: IPAddress
-    addresses: tuple[IPAddress, ...]
-    destinations: tuple[IPAddress, ...]
-    interface: str = "eth0"
-    version: int = 2
-    advert_int: float = 1.0
-    want_master: bool = False
-    unicast: bool = False
-    check_unicast_src: bool = False
-    auth_type: int = packet.AUTH_NONE
-    auth_pass: bytes = b""
-    nopreempt: bool = False
-    preempt_delay: float = 0.0
-    lower_prio_no_advert: bool = False
-    higher_prio_send_advert: bool = False
-    garp_master_delay: float = 5.0
-    garp_master_repeat: int = 5
-    garp_master_refresh: float = 0.0
-    garp_master_refresh_repeat: int = 1
-    garp_lower_prio_delay: float = 0.0
-    garp_lower_prio_repeat: int = 0
-    down_timer_adverts: int = 3
-    skip_check_adv_addr: bool = False
-    checksum_as_v2: bool = False
-    fast_preempt: bool = True
-    trackers: tuple[TrackerSpec, ...] = ()
-
-    def advert_units(self) -> int:
-        """The advert interval in the wire's unit: seconds (v2) or centiseconds (v3)."""
-        if self.version == 2:
-            return max(1, round(self.advert_int))
-        return max(1, min(packet.MAX_V3_INTERVAL_CS, round(self.advert_int * 100)))
 
 
 def skew_time(version: int, priority: int, master_adver_int: float) -> float:
@@ -154,8 +112,9 @@ class RouterStats:
 class VirtualRouter:
     """The state machine of one VRRP instance. See the module docstring for its rules."""
 
-    def __init__(self, params: RouterParams) -> None:
+    def __init__(self, params: RouterParams, wall: Callable[[], float] = no_wall_clock) -> None:
         self.params = params
+        self._wall = wall
         self.name = params.name
         self.state = State.INIT
         self.want = State.MASTER if params.want_master else State.BACKUP
@@ -178,6 +137,8 @@ class VirtualRouter:
         self._advert_cache: dict[int, tuple[tuple[IPAddress, bytes], ...]] = {}
         #: auth_type AH: the sequence counter and IP identification (None otherwise)
         self.ah = AhSequence.for_params(params.auth_type, params.auth_pass, None)
+        #: auth_hmac: the sending sequence and each sender's replay state (None otherwise)
+        self.hmac = HmacAuth.for_params(params.hmac, None, wall)
         self._recompute_priority(log=False, out=[])
 
     # ------------------------------------------------------------------ queries
@@ -317,6 +278,7 @@ class VirtualRouter:
         self.tracker_values = {s.key: old_values.get(s.key) for s in params.trackers}
         self._advert_cache.clear()
         self.ah = AhSequence.for_params(params.auth_type, params.auth_pass, self.ah)
+        self.hmac = HmacAuth.for_params(params.hmac, self.hmac, self._wall)
         return self.set_priority_override(now, self.priority_override)
 
     def update_source(self, src: IPAddress) -> None:
@@ -638,6 +600,8 @@ class VirtualRouter:
         new = next_state(old, event)
         self.state = new
         self.state_since = now
+        if self.hmac is not None:
+            self.hmac.logged.clear()  # keepalived logs each auth problem once per state
         self.stats.transitions += 1
         if new in (State.FAULT, State.STOP):
             # Out of the election: whoever we heard before is no longer "the master we follow"
@@ -657,14 +621,20 @@ class VirtualRouter:
         for each destination. Handed ahead of time to whoever must say it for this router
         when its process cannot (see pykeepalived.daemon.lastword); sending it is theirs."""
         packets = self._advert_packets(PRIO_STOP)
+        p = self.params
         if self.ah is not None:
-            return self.ah.seal_ahead(packets, self.params.src, unicast=self.params.unicast)
+            return self.ah.seal_ahead(packets, p.src, unicast=p.unicast)
+        if self.hmac is not None and self.hmac.sends_trailer:
+            return self.hmac.seal(packets, p.version, p.vrid, p.src, ahead=True)
         return packets
 
     def _send_advert(self, priority: int, out: list[Action]) -> None:
         packets = self._advert_packets(priority)
+        p = self.params
         if self.ah is not None:
-            packets = self.ah.seal_next(packets, self.params.src, unicast=self.params.unicast)
+            packets = self.ah.seal_next(packets, p.src, unicast=p.unicast)
+        elif self.hmac is not None and self.hmac.sends_trailer:
+            packets = self.hmac.seal(packets, p.version, p.vrid, p.src)
         self.stats.adverts_sent += 1
         if priority == PRIO_STOP:
             self.stats.priority_zero_sent += 1
