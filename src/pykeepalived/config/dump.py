@@ -77,6 +77,10 @@ def _instance(i: m.VrrpInstance) -> dict[str, Any]:
         "mcast_dst_ip": None if i.mcast_dst_ip is None else str(i.mcast_dst_ip),
         "authentication": None if i.auth_type is None else {
             "auth_type": i.auth_type, "auth_pass": i.auth_pass},
+        "auth_hmac": None if i.auth_hmac is None else {
+            "key": [f"{key_id} hex:{key.hex()}" for key_id, key in i.auth_hmac.keys],
+            "active_key": i.auth_hmac.active_key, "anti_replay": i.auth_hmac.anti_replay,
+            "time_window": i.auth_hmac.time_window, "mode": i.auth_hmac.mode},
         "virtual_ipaddress": [_vip(v) for v in i.virtual_ipaddresses],
         "virtual_ipaddress_excluded": [_vip(v) for v in i.virtual_ipaddresses_excluded],
         "virtual_routes": [" ".join(r.words) for r in i.virtual_routes],
@@ -250,6 +254,8 @@ def _render_block(d: dict[str, Any], indent: str, out: list[str]) -> None:
             continue
         if value is True:
             out.append(f"{indent}{key}")
+        elif isinstance(value, list) and key in _REPEATED:
+            out.extend(f"{indent}{key} {line}" for line in value)
         elif isinstance(value, list):
             if value:
                 out.append(f"{indent}{key} {{")
@@ -264,6 +270,9 @@ def _render_block(d: dict[str, Any], indent: str, out: list[str]) -> None:
         else:
             out.append(f"{indent}{key} {quote(str(value))}")
 
+
+# Keywords given once per entry (auth_hmac's "key ID VALUE" lines), not as a block.
+_REPEATED = frozenset({"key"})
 
 # Values that are several words on purpose (weight N reverse, user U G, init_file N overwrite).
 _MULTI_WORD = frozenset({"weight", "user", "init_file", "script_user", "smtp_server"})

@@ -8,6 +8,7 @@ resolved once the whole block is read.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pykeepalived.config import model as m
@@ -17,6 +18,7 @@ from pykeepalived.config.trackers import track_ref
 from pykeepalived.config.unsupported import PEER_OPTIONS
 from pykeepalived.config.unsupported import report as report_unsupported
 from pykeepalived.config.values import Values, each, line, word_loc
+from pykeepalived.core.hmac_auth import KEY_MAX, KEY_MIN, WINDOW_MAX, WINDOW_MIN
 
 
 def vrrp_instance(v: Values, st: Statement, g: m.GlobalDefs) -> m.VrrpInstance | None:
@@ -77,6 +79,10 @@ def vrrp_instance(v: Values, st: Statement, g: m.GlobalDefs) -> m.VrrpInstance |
             continue
         elif k == "authentication":
             authentication(v, s, o)
+            continue
+        elif k == "auth_hmac":
+            if "auth_hmac" not in o:  # keepalived: a second block adds nothing
+                o["auth_hmac"] = auth_hmac(v, s, name)
             continue
         elif k in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             key = "virtual_ipaddresses" + ("_excluded" if k.endswith("excluded") else "")
@@ -251,6 +257,97 @@ def authentication(v: Values, st: Statement, o: dict[str, Any]) -> None:
                 v.diags.mistake(s.arg_loc(0), "Truncating auth_pass to 8 characters (the "
                                 "VRRPv2 field is 8 octets)")
             o["auth_pass"] = raw[:8]
+
+
+#: what keepalived reads of a key file at most: "hex:", 64 bytes in hex, some slack
+KEY_FILE_MAX = 4 + KEY_MAX * 2 + 7
+
+
+def auth_hmac(v: Values, st: Statement, name: str) -> m.AuthHmac:
+    """The ``auth_hmac`` block, with keepalived 2.4's checks and words."""
+    keys: list[tuple[int, bytes]] = []
+    opts: dict[str, Any] = {}
+    for s in each(st.block):
+        k, words = s.keyword, s.words
+        if k == "key":
+            if len(words) < 2:
+                v.diags.mistake(s.loc, f"({name}) auth_hmac key needs an id and a value")
+                continue
+            key_id = _id_1_255(words[0])
+            if key_id is None:
+                v.diags.mistake(s.arg_loc(0), f"({name}) auth_hmac key id '{words[0]}' must be "
+                                "between 1 and 255")
+                continue
+            data = _key_file(v, s, name, words[1][5:]) if words[1].startswith("file:") \
+                else _decode_key(words[1])
+            if data is None:
+                continue
+            if not KEY_MIN <= len(data) <= KEY_MAX:
+                v.diags.mistake(s.arg_loc(1), f"({name}) auth_hmac key {key_id} length "
+                                f"{len(data)} not in range [{KEY_MIN}, {KEY_MAX}]")
+            elif any(i == key_id for i, _ in keys):
+                v.diags.mistake(s.loc, f"({name}) duplicate auth_hmac key id {key_id}")
+            else:
+                keys.append((key_id, data))
+        elif k == "active_key":
+            raw = v.string(s)
+            key_id = _id_1_255(raw) if raw is not None else None
+            if key_id is None:
+                v.diags.mistake(s.arg_loc(0), f"({name}) auth_hmac active_key '{raw}' must be "
+                                "between 1 and 255")
+            else:
+                opts["active_key"] = key_id
+        elif k == "time_window":
+            raw = v.string(s)
+            window = int(raw) if raw is not None and raw.isdigit() else 0
+            if not WINDOW_MIN <= window <= WINDOW_MAX:
+                v.diags.mistake(s.arg_loc(0), f"({name}) auth_hmac time_window '{raw}' must be "
+                                f"between {WINDOW_MIN} and {WINDOW_MAX} seconds")
+            else:
+                opts["time_window"] = window
+        elif k in ("anti_replay", "mode"):
+            raw = v.string(s)
+            allowed = ("time", "monotonic") if k == "anti_replay" else (
+                "enforce", "permissive", "receive-only")
+            if raw in allowed:
+                opts[k] = raw
+            else:
+                what = "time or monotonic" if k == "anti_replay" else \
+                    "enforce, permissive or receive-only"
+                v.diags.mistake(s.arg_loc(0), f"({name}) auth_hmac {k} '{raw}' must be {what}")
+    return m.AuthHmac(keys=tuple(keys), loc=st.loc, **opts)
+
+
+def _id_1_255(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 255 else None
+
+
+def _decode_key(text: str) -> bytes:
+    """keepalived's key value: ``hex:`` then hex digits, else the text itself (ASCII)."""
+    if text.startswith("hex:"):
+        try:
+            return bytes.fromhex(text[4:])
+        except ValueError:
+            return b""
+    return text.encode()
+
+
+def _key_file(v: Values, s: Statement, name: str, path: str) -> bytes | None:
+    """A key kept out of the configuration: the file holds what the inline value would."""
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            data = fh.read(KEY_FILE_MAX + 1)
+    except OSError:
+        v.diags.mistake(s.arg_loc(1), f"({name}) auth_hmac key file '{path}' cannot be opened")
+        return None
+    if mode & 0o077:
+        v.diags.mistake(s.arg_loc(1), f"({name}) auth_hmac key file '{path}' is readable by "
+                        "group or others")
+    if len(data) > KEY_FILE_MAX:
+        v.diags.mistake(s.arg_loc(1), f"({name}) auth_hmac key file '{path}' is too large")
+        return None
+    return _decode_key(data.rstrip(b"\r\n").decode("latin-1"))
 
 
 def sync_group(v: Values, st: Statement) -> m.SyncGroup | None:

@@ -251,6 +251,13 @@ KEYWORDS: Final[KeywordTree] = {
             "auth_type": None,
             "auth_pass": None,
         },
+        "auth_hmac": {
+            "key": None,
+            "active_key": None,
+            "time_window": None,
+            "anti_replay": None,
+            "mode": None,
+        },
     },
     "vrrp_script": {
         "script": None,

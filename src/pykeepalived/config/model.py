@@ -220,6 +220,19 @@ class SyncGroup:
 
 
 @dataclass(frozen=True)
+class AuthHmac:
+    """keepalived 2.4's ``auth_hmac`` block (see pykeepalived.core.hmac_auth)."""
+
+    #: (key id, key bytes) in configuration order; bad or duplicate keys are left out
+    keys: tuple[tuple[int, bytes], ...] = field(default=(), metadata=kw("key"))
+    active_key: int | None = None
+    anti_replay: Literal["time", "monotonic"] = "time"
+    time_window: int | None = None  #: None: derived from advert_int
+    mode: Literal["enforce", "permissive", "receive-only"] = "enforce"
+    loc: Location = field(default=NOWHERE, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class VrrpInstance:
     name: str
     interface: str | None = None
@@ -240,6 +253,7 @@ class VrrpInstance:
     auth_type: Literal["PASS", "AH"] | None = None
     #: Truncated to 8 characters, as keepalived does (the VRRPv2 field is 8 octets).
     auth_pass: str | None = None
+    auth_hmac: AuthHmac | None = None
     virtual_ipaddresses: tuple[VirtualIP, ...] = field(default=(), metadata=kw("virtual_ipaddress"))
     virtual_ipaddresses_excluded: tuple[VirtualIP, ...] = field(
         default=(), metadata=kw("virtual_ipaddress_excluded")

@@ -186,6 +186,21 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
         diags.mistake(at("state"), f"{n} state MASTER is incompatible with AH "
                       "authentication (the sequence number must be heard first); using BACKUP")
         changes["state"] = "BACKUP"
+    hmac = inst.auth_hmac
+    if hmac is not None:
+        # keepalived 2.4: the extension supersedes the legacy mechanisms, never coexists
+        if inst.auth_type is not None:
+            diags.mistake(at("authentication"), f"{n} auth_hmac cannot be combined with "
+                          "authentication, dropping legacy auth")
+            changes["auth_type"] = None
+            changes["auth_pass"] = None
+        if hmac.active_key is None or all(i != hmac.active_key for i, _ in hmac.keys):
+            diags.mistake(hmac.loc, f"{n} auth_hmac active_key {hmac.active_key or 0} is not "
+                          "defined, disabling extension")
+            changes["auth_hmac"] = None
+        elif inst.strict_mode and hmac.mode != "enforce":
+            diags.mistake(hmac.loc, f"{n} strict mode requires auth_hmac mode enforce")
+            changes["auth_hmac"] = replace(hmac, mode="enforce")
     if inst.priority == 255 and inst.state == "BACKUP":
         diags.warning(inst.loc, f"{n} priority 255 (address owner) with state BACKUP")
     if inst.strict_mode:

@@ -98,10 +98,9 @@ class Node:
 
     def handle_timer(self, now: float) -> list[Action]:
         out: list[Action] = []
-        for router in self.routers.values():
-            d = router.deadline()
-            if d is not None and d <= now:
-                out.extend(router.handle_timer(now))
+        due = [r for r in self.routers.values() if (d := r.deadline()) is not None and d <= now]
+        for router in sorted(due, key=lambda r: r.deadline_order()):
+            out.extend(router.handle_timer(now))
         return out
 
     def datagram(

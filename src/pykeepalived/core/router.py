@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,21 @@ from pykeepalived.core.states import Event, next_state
 from pykeepalived.core.sync_group import SyncGroup
 
 PRIO_STOP = 0
+
+
+_ARMING = itertools.count()
+
+
+class _Timers(dict["Timer", float]):
+    """A router's timers, each remembering when it was (re)armed, across all routers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed: dict[Timer, int] = {}
+
+    def __setitem__(self, timer: Timer, when: float) -> None:
+        super().__setitem__(timer, when)
+        self.armed[timer] = next(_ARMING)
 
 
 class Timer(enum.Enum):
@@ -130,7 +146,7 @@ class VirtualRouter:
         self.tracker_values: dict[str, bool | int | None] = {s.key: None for s in params.trackers}
         self.fault_reasons: list[str] = []
         self.init_pending = False
-        self._timers: dict[Timer, float] = {}
+        self._timers = _Timers()
         self._preempt_until: float | None = None
         self._last_lower_answer = float("-inf")
         self._last_lower_log = float("-inf")
@@ -146,6 +162,12 @@ class VirtualRouter:
     def deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
         return min(self._timers.values()) if self._timers else None
+
+    def deadline_order(self) -> tuple[float, int]:
+        """(deadline, when it was armed): routers due at the same instant run in the order
+        their timers were set, as keepalived's timer tree runs them."""
+        timer = min(self._timers, key=lambda t: (self._timers[t], self._timers.armed[t]))
+        return self._timers[timer], self._timers.armed[timer]
 
     def skew_time(self) -> float:
         return skew_time(self.params.version, self.effective_priority, self.master_adver_int)
@@ -495,14 +517,17 @@ class VirtualRouter:
         self._last_lower_answer = now
         return True
 
-    def _leave_master(self, now: float, event: Event, reason: str, out: list[Action]) -> None:
-        """Leave MASTER for BACKUP (no priority 0) or FAULT (priority 0 first)."""
+    def _leave_master(self, now: float, event: Event, reason: str, out: list[Action], *,
+                      said: bool = True) -> None:
+        """Leave MASTER for BACKUP (no priority 0) or FAULT (priority 0 first; keepalived
+        says so in its log unless a sync group pulled the instance in: ``said``)."""
         for timer in (Timer.ADVERT, Timer.GARP_DELAY, Timer.GARP_REFRESH, Timer.GARP_LOWER):
             self._timers.pop(timer, None)
         if event is Event.FAULT:
             out.append(self._entering(State.FAULT))
             self._send_advert(PRIO_STOP, out)
-            out.append(Log(f"({self.name}) sent 0 priority", detail=True))
+            if said:
+                out.append(Log(f"({self.name}) sent 0 priority", detail=True))
         else:
             out.append(self._entering(State.BACKUP))
             self._preempt_until = None
@@ -543,7 +568,8 @@ class VirtualRouter:
         """Enter FAULT. A BACKUP pulled in by its sync group logs no state line of its own
         (keepalived 2.2.7 logs only the group's "Syncing instances to FAULT state")."""
         if self.state is State.MASTER:
-            self._leave_master(now, Event.FAULT, ", ".join(self.fault_reasons), out)
+            self._leave_master(now, Event.FAULT, ", ".join(self.fault_reasons), out,
+                               said=not by_group)
         elif self.state is not State.FAULT:
             if not by_group:
                 out.append(self._entering(State.FAULT))

@@ -94,8 +94,14 @@ class SyncGroup:
         self._notify(State.FAULT, out)
 
     def member_fault_cleared(self, now: float, who: GroupMember, out: list[Action]) -> None:
+        """The last fault of the group cleared with ``who``'s: it leaves FAULT first, then
+        (keepalived's vrrp_sync_backup) the group brings the others along."""
         if any(m.fault_reasons or m.init_pending for m in self.members):
             return
-        for m in self.members:
+        who.leave_fault(now, out)
+        others = [m for m in self.members if m is not who]
+        if self.state is not State.BACKUP and others:
+            out.append(Log(f"VRRP_Group({self.name}) Syncing instances to BACKUP state"))
+        for m in others:
             m.leave_fault(now, out)
         self._notify(State.BACKUP, out)

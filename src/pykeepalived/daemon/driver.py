@@ -153,7 +153,7 @@ class Daemon:
         self.link_monitor = LinkMonitor(on_link=self._on_link)
         self.link_monitor.start(loop)
         self.node = Node([rt.params for rt in self.instances.values()],
-                         runtime.sync_groups(config, self.instances))
+                         runtime.sync_groups(config, self.instances), wall=time.time)
         self.tracking = tracking
         tracking.start()
         self.effects.setup_accept_filter(self.instances.values())
@@ -290,7 +290,7 @@ class Daemon:
                 self.sockets.close_vmac(old.vip_if)
                 self.effects.remove_vmac(old)
         node = Node([rt.params for rt in new_instances.values()],
-                    runtime.sync_groups(new, new_instances))
+                    runtime.sync_groups(new, new_instances), wall=time.time)
         start: list[Action] = []
         for name in plan.keep:
             node.adopt(old_routers[name])

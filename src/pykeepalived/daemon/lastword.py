@@ -505,12 +505,13 @@ class LastWord:
                 self._update_limit(speaker)
             return
         routers = speaker.node.routers
-        # An auth_type AH priority 0 must carry the number after the last advert sent:
-        # its word is renewed with every advert (one datagram a second at most: AH is v2).
+        # A numbered priority 0 (auth_type AH, auth_hmac) must carry the number after the
+        # last advert sent, and auth_hmac's a fresh timestamp: its word is renewed with every
+        # advert.
         names = {a.instance for a in actions
                  if isinstance(a, (Transition, AddAddresses, RemoveAddresses))
                  or (isinstance(a, SendAdvert) and (r := routers.get(a.instance)) is not None
-                     and r.ah is not None)}
+                     and (r.ah is not None or r.hmac is not None))}
         if names:
             self._refresh(names)
 

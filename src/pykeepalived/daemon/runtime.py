@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pykeepalived.config.model import KeepalivedConfig, SyncGroup, VirtualIP, VrrpInstance
 from pykeepalived.core import packet as vrrp_packet
 from pykeepalived.core.actions import IPAddress, State
+from pykeepalived.core.hmac_auth import HmacConfig, Mode, default_window
 from pykeepalived.core.priority import PRIO_OWNER, TrackerKind, TrackerSpec
 from pykeepalived.core.router import RouterParams, VirtualRouter
 
@@ -156,6 +157,16 @@ def address_interfaces(cfg: VrrpInstance, base_if: str, vip_if: str) -> list[str
     return list(dict.fromkeys(names))
 
 
+def hmac_config(cfg: VrrpInstance) -> HmacConfig | None:
+    """The instance's auth_hmac, resolved for the core (the window derived when unset)."""
+    h = cfg.auth_hmac
+    if h is None or h.active_key is None:
+        return None
+    window = h.time_window or default_window(cfg.advert_int)
+    return HmacConfig(keys=h.keys, active_key=h.active_key, mode=Mode(h.mode),
+                      anti_replay_time=h.anti_replay == "time", time_window=window)
+
+
 def router_params(config: KeepalivedConfig, cfg: VrrpInstance, *, base_if: str, vip_if: str,
                   src: IPAddress, fast_preempt: bool) -> RouterParams:
     """The core's view of one instance, with global defaults and strict mode applied."""
@@ -181,6 +192,7 @@ def router_params(config: KeepalivedConfig, cfg: VrrpInstance, *, base_if: str, 
         check_unicast_src=cfg.check_unicast_src or g.vrrp_check_unicast_src,
         auth_type=auth_type,
         auth_pass=(cfg.auth_pass or "").encode(),
+        hmac=hmac_config(cfg),
         nopreempt=cfg.nopreempt,
         preempt_delay=cfg.preempt_delay,
         lower_prio_no_advert=cfg.lower_prio_no_advert or strict,

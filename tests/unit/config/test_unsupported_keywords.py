@@ -66,6 +66,9 @@ USED: frozenset[tuple[str, ...]] = frozenset({
         "garp_lower_prio_repeat", "down_timer_adverts", "lower_prio_no_advert",
         "higher_prio_send_advert", "authentication")),
     (_I, "authentication", "auth_type"), (_I, "authentication", "auth_pass"),
+    (_I, "auth_hmac"),
+    *((_I, "auth_hmac", k) for k in ("key", "active_key", "time_window", "anti_replay",
+                                     "mode")),
     ("vrrp_script",),
     *(("vrrp_script", k) for k in ("script", "interval", "timeout", "weight", "rise", "fall",
                                    "user", "init_fail")),
@@ -120,6 +123,7 @@ MODEL_BLOCKS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (m.VrrpScript, ("vrrp_script",)),
     (m.TrackFileDef, ("track_file",)),
     (m.TrackProcessDef, ("vrrp_track_process",)),
+    (m.AuthHmac, (_I, "auth_hmac")),
 )
 
 #: Words of address / route / rule / unicast_peer lines keepalived 2.2.7 accepts
