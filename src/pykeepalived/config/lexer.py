@@ -344,6 +344,11 @@ class Lexer:
             return "#"
         if name == "_BANG":
             return "!"
+        if name == "_ENV":
+            # keepalived 2.4: ${_ENV NAME} is the environment variable (empty when unset), so
+            # secrets such as auth_hmac keys can come from systemd credentials
+            var = (m.group(2) or "").strip()
+            return os.environ.get(var, "") if var else m.group(0)
         if name == "_RANDOM":
             bounds = (m.group(2) or "").split()
             lo = int(bounds[0]) if bounds and bounds[0].isdigit() else 0
