@@ -131,6 +131,15 @@ def render_status(status: dict[str, Any], out: TextIO) -> None:
                if v.get("removal_failing") else "")
             for v in inst["vips"])
         _row(out, "VIPs", vips or "none")
+        auth = inst.get("authentication")
+        if auth and auth["kind"] == "auth_hmac":
+            refused = ", ".join(f"{k.removeprefix('auth_ext_')} {v}"
+                                for k, v in auth["outcomes"].items() if k != "accepted" and v)
+            _row(out, "auth", f"auth_hmac {auth['mode']}, key {auth['active_key']} (keys "
+                 f"{', '.join(map(str, auth['keys']))}), anti_replay {auth['anti_replay']} "
+                 f"{auth['time_window']}s; refused: {refused or 'none'}")
+        elif auth:
+            _row(out, "auth", auth["kind"])
         trackers = "; ".join(
             f"{t['key']} {t['state']}" + (f" ({t['delta']:+d})" if t["delta"] else "")
             + (" FAULT" if t["fault"] else "") for t in inst["trackers"])

@@ -7,6 +7,7 @@ sequence) and after it (stale) is refused and counted by reason."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import time
@@ -18,7 +19,7 @@ from pykeepalived.core import hmac_auth, packet
 from pykeepalived.core.hmac_auth import HmacAuth, HmacConfig
 from pykeepalived.net.netns import run_in_netns
 from pykeepalived.net.vrrp_socket import VrrpSocket
-from tests.netns.daemons import Cluster, config, ops_args, status_json
+from tests.netns.daemons import Cluster, Daemon, config, ops_args, status_json
 from tests.netns.lab import Lab
 from tests.support import wait_until
 
@@ -117,3 +118,59 @@ def test_a_captured_advert_replayed_is_refused_as_replay_then_as_stale(lab: Lab)
     wait_until(lambda: drops(cluster, "n2").get("auth_ext_stale", 0) >= 1, 5,
                what="the stale replay to be counted", context=cluster.logs)
     assert cluster.holders(VIP) == ["n1"], cluster.logs()
+
+
+KEY2 = "hex:" + bytes(range(100, 132)).hex()
+
+
+def auth_block(keys: dict[int, str], active: int, mode: str) -> str:
+    lines = [f"        key {i} {k}" for i, k in keys.items()]
+    return "\n".join(["    auth_hmac {", *lines, f"        active_key {active}",
+                      f"        mode {mode}", "    }"])
+
+
+def test_roll_out_and_key_rotation_on_a_live_cluster_as_docs_say(lab: Lab) -> None:
+    """docs/operations.md's procedures, node by node with a reload each: receive-only ->
+    permissive -> enforce on a running three-node cluster, then key rotation (add key 2,
+    make it active, drop key 1). The VIP never moves and no advert is refused."""
+    cluster = Cluster(lab)
+    prios = {"n1": 150, "n2": 120, "n3": 100}
+    for name, prio in prios.items():
+        cluster.add(lab.add_node(name), config(prio, advert_int=0.1),
+                    extra=ops_args(lab.tmpdir, name))
+    cluster.start_all()
+    assert cluster.wait_single_holder(VIP) == "n1", cluster.logs()
+    steps = [({1: KEY}, 1, "receive-only"), ({1: KEY}, 1, "permissive"),
+             ({1: KEY}, 1, "enforce"), ({1: KEY, 2: KEY2}, 1, "enforce"),
+             ({1: KEY, 2: KEY2}, 2, "enforce"), ({2: KEY2}, 2, "enforce")]
+    for keys, active, mode in steps:
+        for name, prio in prios.items():
+            d = cluster.daemons[name]
+            d.config.write_text(config(prio, advert_int=0.1,
+                                       extra=auth_block(keys, active, mode)))
+            d.signal(signal.SIGHUP)
+
+            def applied(d: Daemon = d, keys: dict[int, str] = keys, active: int = active,
+                        mode: str = mode) -> bool:
+                auth = status_json(d)["instances"][0]["authentication"]
+                return bool(auth) and (auth["mode"], auth["active_key"], auth["keys"]) == (
+                    mode, active, sorted(keys))
+
+            wait_until(applied, 10, what=f"{name} to reload ({mode}, key {active})",
+                       context=cluster.logs)
+            time.sleep(0.5)  # the scenario: half a second of adverts in the new setting
+            assert cluster.holders(VIP) == ["n1"], cluster.logs()
+    time.sleep(1.0)
+    for name in prios:
+        st = status_json(cluster.daemons[name])["instances"][0]
+        refused = {k: v for k, v in st["counters"]["drops"].items() if k.startswith("auth")}
+        assert not refused, (name, refused)
+        assert st["counters"]["became_master"] == (1 if name == "n1" else 0), name
+        outcomes = st["authentication"]["outcomes"]
+        if name != "n1":
+            assert outcomes["accepted"] > 0
+    # n1 goes: the backups still take over on the new key
+    t = time.monotonic()
+    cluster.daemons["n1"].stop()
+    assert cluster.wait_single_holder(VIP) == "n2", cluster.logs()
+    assert time.monotonic() - t < 5

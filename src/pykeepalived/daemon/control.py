@@ -38,6 +38,7 @@ from ipaddress import ip_address
 from typing import Any, Protocol
 
 from pykeepalived.core.actions import State, Transition
+from pykeepalived.core.packet import AUTH_AH, AUTH_PASS, DropReason
 from pykeepalived.core.priority import TrackerKind
 from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
 from pykeepalived.daemon.view import DaemonView, RouterView
@@ -323,6 +324,7 @@ def instance_status(ops: Operations, name: str, router: RouterView,
             "self": router.state is State.MASTER or is_self,
         },
         "vips": vips,
+        "authentication": authentication_status(router),
         "trackers": trackers,
         "counters": {
             "adverts_sent": s.adverts_sent,
@@ -339,6 +341,23 @@ def instance_status(ops: Operations, name: str, router: RouterView,
             "active": [c.as_dict() for c in book.active.values()] if book else [],
         },
     }
+
+
+def authentication_status(router: RouterView) -> dict[str, Any] | None:
+    """How the instance's adverts are authenticated (never the keys themselves), and for
+    auth_hmac what became of the adverts it checked, by outcome."""
+    p = router.params
+    if p.hmac is not None:
+        h = p.hmac
+        drops = router.stats.drops
+        outcomes = {"accepted": router.stats.adverts_received}
+        outcomes |= {r.value: drops[r] for r in DropReason if r.value.startswith("auth_ext_")}
+        return {"kind": "auth_hmac", "mode": h.mode.value, "active_key": h.active_key,
+                "keys": [key_id for key_id, _ in h.keys],
+                "anti_replay": "time" if h.anti_replay_time else "monotonic",
+                "time_window": h.time_window, "outcomes": outcomes}
+    kind = {AUTH_PASS: "PASS", AUTH_AH: "AH"}.get(p.auth_type)
+    return {"kind": kind} if kind else None
 
 
 async def build_status(ops: Operations) -> dict[str, Any]:

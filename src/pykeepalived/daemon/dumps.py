@@ -36,7 +36,18 @@ _KEEPALIVED_REASONS = frozenset({
     DropReason.TOO_SHORT, DropReason.BAD_LENGTH, DropReason.BAD_TTL, DropReason.BAD_TYPE,
     DropReason.INTERVAL_MISMATCH, DropReason.ADDRESS_MISMATCH, DropReason.AUTH_TYPE_MISMATCH,
     DropReason.AUTH_FAILURE, DropReason.AH_REPLAY,  # keepalived counts a replay as a failure
+    DropReason.AUTH_EXT_MISSING, DropReason.AUTH_EXT_MALFORMED, DropReason.AUTH_EXT_UNKNOWN_KEY,
+    DropReason.AUTH_EXT_INVALID_HMAC, DropReason.AUTH_EXT_STALE, DropReason.AUTH_EXT_REPLAY,
 })
+
+
+#: keepalived 2.4's auth_hmac counters, as its stats file labels them
+_EXT_LABELS = (("Missing", DropReason.AUTH_EXT_MISSING),
+               ("Malformed", DropReason.AUTH_EXT_MALFORMED),
+               ("Unknown Key", DropReason.AUTH_EXT_UNKNOWN_KEY),
+               ("Invalid HMAC", DropReason.AUTH_EXT_INVALID_HMAC),
+               ("Stale", DropReason.AUTH_EXT_STALE),
+               ("Replay", DropReason.AUTH_EXT_REPLAY))
 
 
 def write_dump(path: str, text: str, log: Callable[[str], None]) -> None:
@@ -106,6 +117,14 @@ def data_text(g: GlobalDefs | None, script_uid: int, routers: Mapping[str, Virtu
             f"   Advert interval = {interval}",
             f"   Accept = {'enabled' if rt.cfg.accept else 'disabled'}",
             f"   Preempt = {'disabled' if p.nopreempt else 'enabled'}",
+        ]
+        if p.hmac is not None:  # keepalived 2.4's lines (never the keys)
+            lines += ["   Authentication extension = HMAC-SHA256-128",
+                      f"     Keys = {len(p.hmac.keys)}, active key id = {p.hmac.active_key}",
+                      f"     Mode = {p.hmac.mode.value}",
+                      f"     Anti replay = time, window = {p.hmac.time_window} sec"
+                      if p.hmac.anti_replay_time else "     Anti replay = monotonic"]
+        lines += [
             f"   Master router = {router.master_address}",
             f"   Master priority = {router.master_priority}",
             f"   Virtual IP ({len(rt.cfg.virtual_ipaddresses)}):",
@@ -142,6 +161,11 @@ def stats_text(routers: Mapping[str, VirtualRouter]) -> str:
             "    Invalid Type: 0",
             f"    Type Mismatch: {d[r.AUTH_TYPE_MISMATCH]}",
             f"    Failure: {d[r.AUTH_FAILURE] + d[r.AH_REPLAY]}",
+        ]
+        if router.params.hmac is not None:  # keepalived 2.4's section
+            lines += ["  Authentication Extension Errors:"] + [
+                f"    {label}: {d[reason]}" for label, reason in _EXT_LABELS]
+        lines += [
             "  Priority Zero:",
             f"    Received: {s.priority_zero_received}",
             f"    Sent: {s.priority_zero_sent}",
@@ -442,6 +466,10 @@ def _json_stats(router: VirtualRouter) -> dict[str, JsonValue]:
         "invalid_authtype": 0,
         "authtype_mismatch": d[r.AUTH_TYPE_MISMATCH],
         "auth_failure": d[r.AUTH_FAILURE] + d[r.AH_REPLAY],
+        # keepalived 2.4 has these for every instance; 2.2.7 (whose layout this is) none:
+        # only an instance with auth_hmac, which 2.2.7 cannot have, gets them
+        **({reason.value: d[reason] for _, reason in _EXT_LABELS}
+           if router.params.hmac is not None else {}),
         "pri_zero_rcvd": s.priority_zero_received,
         "pri_zero_sent": s.priority_zero_sent,
     }

@@ -163,6 +163,8 @@ class DaemonCollector(Collector):
         drops = c("drops", "Received packets dropped, by reason", [*lab, "reason"])
         conflicts = c("conflicts", "Competing master claims detected (split brain)")
         active = g("conflict_active", "Competing master claims currently seen")
+        auth = g("auth_hmac_info", "1 for an instance with auth_hmac: its mode and active key",
+                 [*lab, "mode", "active_key"])
         failing = g("vip_removal_failing",
                     "1 while a VIP given up on leaving MASTER is still on the host "
                     "(its removal failed and is retried)", VIP_LABELS)
@@ -186,6 +188,9 @@ class DaemonCollector(Collector):
             zero_rx.add_metric(labels, s.priority_zero_received)
             for reason, count in sorted(s.drops.items(), key=lambda kv: kv[0].value):
                 drops.add_metric([*labels, reason.value], count)
+            if r.params.hmac is not None:
+                auth.add_metric([*labels, r.params.hmac.mode.value,
+                                 str(r.params.hmac.active_key)], 1)
             book = self.conflicts.books.get(name) if self.conflicts else None
             conflicts.add_metric(labels, book.total if book else 0)
             active.add_metric(labels, len(book.active) if book else 0)
@@ -201,7 +206,7 @@ class DaemonCollector(Collector):
             drops.add_metric(["", "", "", reason.value], count)
         yield from (build, state, prio, base, master_prio, maint, since, transitions, became,
                     released, sent, received, zero_sent, zero_rx, drops, conflicts, active,
-                    failing)
+                    auth, failing)
         yield from self._scripts()
 
     def _scripts(self) -> Iterator[Metric]:

@@ -9,6 +9,7 @@ the client version do not matter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pykeepalived import __version__
 from pykeepalived.core.actions import State
+from pykeepalived.core.hmac_auth import HmacConfig, Mode
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
 from pykeepalived.daemon.metrics import KEEPALIVED_STATE, MetricsServer, keepalived_address
@@ -117,7 +119,8 @@ def test_no_series_carries_a_target_label() -> None:
 def test_instance_series_are_labelled_like_keepalived_exporters() -> None:
     samples = scrape(RicherView(two_instances()))
     for name, series in samples.items():
-        if name.startswith("pykeepalived_vrrp_") and name != "pykeepalived_vrrp_drops_total":
+        if name.startswith("pykeepalived_vrrp_") and name not in (
+                "pykeepalived_vrrp_drops_total", "pykeepalived_vrrp_auth_hmac_info"):
             expected = {"iname", "intf", "vrid"}
             if name == "pykeepalived_vrrp_vip_removal_failing":
                 expected.add("ip_address")
@@ -129,6 +132,16 @@ def test_instance_series_are_labelled_like_keepalived_exporters() -> None:
                  intf="eth1", ip_address="198.51.100.7") == 1
     assert value(samples, "pykeepalived_vrrp_vip_removal_failing", iname="VI_1",
                  intf="eth0", ip_address="192.0.2.100/24") == 0
+
+
+def test_auth_hmac_info_only_for_instances_with_it() -> None:
+    view = RicherView(two_instances())
+    router = view.node.routers["VI_2"]
+    router.params = dataclasses.replace(router.params, hmac=HmacConfig(
+        keys=((1, bytes(32)), (2, bytes(32))), active_key=2, mode=Mode.PERMISSIVE))
+    series = scrape(view)["pykeepalived_vrrp_auth_hmac_info"]
+    assert series == [({"iname": "VI_2", "intf": "eth1", "vrid": "52", "mode": "permissive",
+                        "active_key": "2"}, 1.0)]
 
 
 def test_drops_keep_their_reason_and_unattributed_ones_have_empty_labels() -> None:
