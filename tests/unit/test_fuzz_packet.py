@@ -221,3 +221,48 @@ def test_node_survives_any_datagram(data: bytes, ttl: int,
     n, now = node(State.MASTER)
     n.datagram(now, data, *ends, interface="eth0", ttl=ttl)
     assert n.routers["VI_1"].state is State.MASTER
+
+
+# ------------------------------------------------------------------ auth_hmac trailers
+
+HMAC_KEY = bytes(range(32))
+HMAC_NOW = 1_795_786_226.5
+
+
+def hmac_node(version: int, mode: str) -> Node:
+    from pykeepalived.core.hmac_auth import HmacConfig, Mode
+
+    params = RouterParams(
+        name="VI_1", vrid=51, priority=100, src=IPv4Address("192.0.2.1"),
+        addresses=(IPv4Address("192.0.2.100"),), destinations=(V4_DST,), interface="eth0",
+        version=version, advert_int=1.0,
+        hmac=HmacConfig(keys=((1, HMAC_KEY),), active_key=1, mode=Mode(mode)))
+    node = Node([params], wall=lambda: HMAC_NOW)
+    node.start(0.0)
+    return node
+
+
+@settings(max_examples=400, deadline=None)
+@given(version=st.sampled_from([2, 3]), mode=st.sampled_from(["enforce", "permissive"]),
+       trailer=st.binary(min_size=0, max_size=40), prio=st.integers(0, 255),
+       seconds=st.integers(0, 2**32 - 1))
+def test_any_trailer_is_a_counted_drop_or_a_verified_advert(version: int, mode: str,
+                                                            trailer: bytes, prio: int,
+                                                            seconds: int) -> None:
+    """Random trailers (and random timestamps in well-formed ones) behind a valid advert:
+    nothing escapes, and nothing but a trailer made with the key is ever accepted with one."""
+    node = hmac_node(version, mode)
+    router = node.routers["VI_1"]
+    before = (router.state, router.deadline())
+    interval = 1 if version == 2 else 100
+    adv = Advertisement(version, 51, prio, interval, (IPv4Address("192.0.2.100"),))
+    message = packet.encode(adv, V4_SRC, V4_DST)
+    if len(trailer) >= 12:  # sometimes a plausible prefix with a random timestamp
+        trailer = bytes([1, 1, 0, 0]) + seconds.to_bytes(4, "big") + trailer[8:]
+    node.datagram(1.0, message + trailer, V4_SRC, V4_DST, interface="eth0")
+    if router.stats.adverts_received:
+        assert not trailer or len(trailer) != 28, "a forged trailer was accepted"
+        assert mode == "permissive" or not trailer
+    else:
+        assert (router.state, router.deadline()) == before
+        assert sum(router.stats.drops.values()) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pykeepalived.core import hmac_auth, packet
-from pykeepalived.core.actions import Action, Log, SendAdvert, State
+from pykeepalived.core.actions import Action, IPAddress, Log, SendAdvert, State
 from pykeepalived.core.hmac_auth import HmacConfig, Mode, Outcome
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
@@ -52,13 +52,14 @@ def frames(name: str) -> list[Frame]:
 ALL = ["v2.frames", "v3.frames", "v3ipv6.frames", "v3mono.frames"]
 
 
-def params(f: Frame, priority: int = 100, config: HmacConfig = CONFIG,
-           **kw: object) -> RouterParams:
+def params(f: Frame, priority: int = 100, config: HmacConfig = CONFIG, *,
+           unicast: bool = False, destinations: tuple[IPAddress, ...] = ()) -> RouterParams:
     adv = packet.decode(f.message, f.src, f.dst, trailer=f.trailer)
     own = IPv6Address("fe80::ff:fe00:2") if f.src.version == 6 else IPv4Address("192.0.2.2")
     return RouterParams(name="VI_1", vrid=adv.vrid, priority=priority, src=own,
-                        addresses=adv.addresses, destinations=(f.dst,), interface="eth0",
-                        version=adv.version, advert_int=1.0, hmac=config, **kw)  # type: ignore[arg-type]
+                        addresses=adv.addresses, destinations=destinations or (f.dst,),
+                        interface="eth0", version=adv.version, advert_int=1.0, hmac=config,
+                        unicast=unicast)
 
 
 def backup(f: Frame, at: float, config: HmacConfig = CONFIG) -> Node:
@@ -217,3 +218,21 @@ def test_outcomes_are_drop_reasons() -> None:
     for outcome in Outcome:
         if outcome is not Outcome.OK:
             assert DropReason(outcome.value)
+
+
+def test_a_clock_drifting_past_half_the_window_is_warned_once() -> None:
+    got = frames("v3.frames")
+    node = backup(got[0], got[0].time + 3)  # 3 s behind: within 5, past half of it
+    said = deliver(node, got[0]) + deliver(node, got[1], now=2.0)
+    assert node.routers["VI_1"].stats.adverts_received == 2
+    assert [a.message for a in said if isinstance(a, Log)] == [
+        "(VI_1) authentication clock skew 3 sec from 192.0.2.1 approaching window 5 sec"]
+
+
+def test_a_unicast_advert_from_no_peer_is_refused_before_any_hmac() -> None:
+    f = frames("v3.frames")[0]
+    node = Node([params(f, unicast=True, destinations=(IPv4Address("192.0.2.9"),))],
+                wall=lambda: f.time)
+    node.start(0.0)
+    deliver(node, f)
+    assert node.routers["VI_1"].stats.drops[DropReason.NOT_A_PEER] == 1
