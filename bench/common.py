@@ -209,6 +209,7 @@ class Results:
     resources: list[dict[str, object]] = field(default_factory=list)
     timers: list[dict[str, object]] = field(default_factory=list)
     profile: dict[str, object] = field(default_factory=dict)
+    auth: list[dict[str, object]] = field(default_factory=list)
 
 
 def log(msg: str) -> None:

@@ -428,6 +428,24 @@ def section_profile(prof: dict[str, Any]) -> list[str]:
     return out
 
 
+def section_auth(rows: list[Row]) -> list[str]:
+    """What authenticating adverts costs the core, per advert (bench/auth.py)."""
+    plain = next((r for r in rows if r["auth"] == "none"), None)
+    base = float(plain["receive_us"]) if plain else None
+    out = ["## Authentication: CPU per advert in the core", "",
+           "In-process, one core: the receive path (`Node.datagram`: demultiplex, unwrap and "
+           "check, decode, state machine) and the send path (an advert encoded and sealed or "
+           "signed). The daemon's whole CPU per advert is in the resources section; this is "
+           "what each kind of authentication adds to it.", ""]
+    out += _table(["authentication", "send (µs)", "receive (µs)", "receive vs none",
+                   "accepted"],
+                  [[str(r["auth"]), _f(float(r["send_us"]), 2),
+                    _f(float(r["receive_us"]), 2),
+                    _r(float(r["receive_us"]) / base) if base else "",
+                    f"{r['accepted']}/{r['n']}"] for r in rows])
+    return [*out, ""]
+
+
 def render(res: Results, docs: Path, findings: str = "") -> str:
     pngdir = docs / "bench"
     pngdir.mkdir(parents=True, exist_ok=True)
@@ -471,5 +489,7 @@ def render(res: Results, docs: Path, findings: str = "") -> str:
     head += ["", "## Targets", "", *checks.render(), ""]
     if findings:
         head += [findings.strip(), ""]
+    if res.auth:
+        parts += section_auth(res.auth)
     tail = section_profile(res.profile)
     return "\n".join([*head, *parts, *tail]) + "\n"

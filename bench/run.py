@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import client, failover, profile, report, resources, timers
+from bench import auth, client, failover, profile, report, resources, timers
 from bench.common import Results, log
 from tests.netns.lab import sweep_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("failover", "client", "resources", "timers", "profile")
+PARTS = ("failover", "client", "resources", "timers", "profile", "auth")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         res.timers = timers.run(plan.timer_window)
     if "profile" in parts and not args.quick:
         res.profile = profile.run(255, 1.0, plan.profile_seconds)
+    if "auth" in parts:
+        res.auth = auth.run(1000 if args.quick else 5000)
     res.meta["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res.meta["duration_min"] = (time.monotonic() - start) / 60
     args.json.write_text(json.dumps(dataclasses.asdict(res), indent=1))
