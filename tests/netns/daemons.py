@@ -33,8 +33,10 @@ class Daemon:
     vrrp_pid_file: Path
     proc: subprocess.Popen[Any] | None = None
     extra: list[str] = field(default_factory=list)
-    #: the keepalived binary for kind "ka" (another build than the distribution's, say)
+    #: the keepalived binary for kind "ka" (another build than the distribution's, say), and
+    #: whether to pass -P (a build without the checker has no such option)
     binary: str = "keepalived"
+    vrrp_only_flag: bool = True
 
     def start(self) -> Daemon:
         log = open(self.log_path, "a")  # noqa: SIM115 - closed when the process is reaped
@@ -49,7 +51,8 @@ class Daemon:
                 own += ["--state-dir", str(self.pid_file.parent / f"{self.node.name}-state")]
             argv = [*PYKEEPALIVED, *common, *own, *self.extra]
         else:
-            argv = [self.binary, "-P", *common, *self.extra]
+            argv = [self.binary, *(["-P"] if self.vrrp_only_flag else []), *common,
+                    *self.extra]
         self.proc = self.node.popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self
