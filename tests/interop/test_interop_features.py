@@ -626,6 +626,40 @@ def test_a_vips_interface_is_tracked_as_keepalived_tracks_it(
     assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
 
 
+def vip_deleted_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
+    """``kind`` alone on n1, MASTER; the VIP is deleted by hand (``ip addr del``). What it
+    logged from then on, once the VIP is back."""
+    m = Mixed(lab, tag=f"-vipdel-{kind}")
+    clusters.append(m)
+    if "n1" not in lab.nodes:
+        lab.add_node("n1")
+    m.build((kind,), global_defs(V2_IPV4) + instance("VI_1", 51, V2_IPV4, {"n1": HIGH},
+                                                     masters=("n1",)))
+    try:
+        t = time.monotonic()
+        m.start("n1")
+        m.wait_added("n1", VIP4, after=t)
+        time.sleep(1.5)  # the scenario: settled as MASTER
+        start = len(m.daemon("n1").log())
+        t = time.monotonic()
+        m.daemon("n1").node.exec(["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=True)
+        back = m.wait_added("n1", VIP4, after=t)
+        time.sleep(1.0)  # the scenario: anything else it would log
+        print(f"{kind}: VIP back {back - t:.3f}s after its deletion")
+        return [line for line in event_lines(log_since(m, "n1", start))
+                if "gratuitous" not in line]
+    finally:
+        m.stop_all()
+
+
+def test_a_vip_deleted_by_hand_steps_the_master_back_and_in_again_as_keepalived(
+    lab: Lab, request: pytest.FixtureRequest
+) -> None:
+    got = on_each_daemon(lab, request, vip_deleted_lines)
+    assert "(VI_1) Entering BACKUP STATE" in got["ka"], got
+    assert got["py"] == got["ka"], f"keepalived {got['ka']}\npykeepalived {got['py']}"
+
+
 # ------------------------------------------------------------------------ notify arguments
 
 NOTIFY_KINDS = ("notify", "master", "backup", "fault", "stop")

@@ -213,6 +213,22 @@ class Node:
         }[outcome]
         return False, [Log(f"({p.name}) {what}")]
 
+    def vip_deleted(self, now: float, name: str) -> list[Action]:
+        """A VIP of MASTER instance ``name`` disappeared from the host without our asking:
+        it and the other MASTER members of its sync group step back for a skew time, as
+        keepalived does (the group's state follows without a notification of its own)."""
+        router = self.routers.get(name)
+        if router is None:
+            return []
+        out: list[Action] = []
+        members = router.group.members if router.group is not None else [router]
+        for member in [router, *(m for m in members if m is not router)]:
+            if isinstance(member, VirtualRouter):
+                member.vip_deleted(now, out)
+        if router.group is not None:
+            router.group.state = State.BACKUP
+        return out
+
     def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
         """Deliver a tracker's new value to every instance that tracks it."""
         out: list[Action] = []

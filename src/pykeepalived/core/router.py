@@ -519,8 +519,8 @@ class VirtualRouter:
 
     def _leave_master(self, now: float, event: Event, reason: str, out: list[Action], *,
                       said: bool = True) -> None:
-        """Leave MASTER for BACKUP (no priority 0) or FAULT (priority 0 first; keepalived
-        says so in its log unless a sync group pulled the instance in: ``said``)."""
+        """Leave MASTER for BACKUP (priority 0 only for a deleted VIP) or FAULT (priority 0
+        first; logged unless a sync group pulled the instance in: ``said``)."""
         for timer in (Timer.ADVERT, Timer.GARP_DELAY, Timer.GARP_REFRESH, Timer.GARP_LOWER):
             self._timers.pop(timer, None)
         if event is Event.FAULT:
@@ -531,6 +531,9 @@ class VirtualRouter:
         else:
             out.append(self._entering(State.BACKUP))
             self._preempt_until = None
+            if event is Event.VIP_DELETED:
+                self._send_advert(PRIO_STOP, out)
+                out.append(Log(f"({self.name}) sent 0 priority", detail=True))
         out.append(Log(f"({self.name}) removing VIPs.", detail=True))
         out.append(RemoveAddresses(self.name))
         self.stats.released_master += 1
@@ -592,6 +595,13 @@ class VirtualRouter:
         self._preempt_until = None
         out.append(Notify(NotifyKind.INSTANCE, self.name, State.BACKUP, self.effective_priority))
         self._timers[Timer.DOWN] = now + self.master_down_interval()
+
+    def vip_deleted(self, now: float, out: list[Action]) -> None:
+        """Someone deleted one of our VIPs (keepalived's set_vrrp_backup): BACKUP with a
+        priority 0, and MASTER again after the skew time unless a better router speaks."""
+        if self.state is State.MASTER:
+            self._leave_master(now, Event.VIP_DELETED, "a VIP was deleted", out)
+            self._timers[Timer.DOWN] = now + self.skew_time()
 
     def force_backup(self, now: float, out: list[Action]) -> None:
         """A sync group moves this member to BACKUP."""

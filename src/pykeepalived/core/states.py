@@ -41,6 +41,7 @@ class Event(enum.Enum):
     #: RFC 5798 6.4.3: a MASTER heard a better advert (higher priority, or the same priority
     #: from a higher primary address).
     PREEMPTED = "preempted"
+    VIP_DELETED = "vip_deleted"  #: keepalived's set_vrrp_backup: a VIP was deleted under us
     #: keepalived: a tracker with weight 0 failed (or a file tracker hit -254), or the sync
     #: group went to FAULT.
     FAULT = "fault"
@@ -69,6 +70,7 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = MappingProxyType({
     (State.BACKUP, Event.SHUTDOWN): State.STOP,
 
     (State.MASTER, Event.PREEMPTED): State.BACKUP,
+    (State.MASTER, Event.VIP_DELETED): State.BACKUP,
     (State.MASTER, Event.SYNC_GROUP_BACKUP): State.BACKUP,
     (State.MASTER, Event.FAULT): State.FAULT,
     (State.MASTER, Event.SHUTDOWN): State.STOP,

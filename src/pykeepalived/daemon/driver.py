@@ -53,7 +53,7 @@ from pykeepalived.daemon.view import DaemonInfo, RouterView, ScriptView, VipRef
 from pykeepalived.daemon.vips import DEFAULT_VIP_LIFETIME, KernelEffects, VipManager
 from pykeepalived.errors import DaemonError, PyKeepalivedError
 from pykeepalived.net.netlink import LinkInfo, Netlink
-from pykeepalived.net.rtnl_events import LinkMonitor
+from pykeepalived.net.rtnl_events import AddressEvent, LinkMonitor
 from pykeepalived.net.vrrp_socket import VrrpSocket
 
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
@@ -117,7 +117,7 @@ class Daemon:
         prepare_process(self.config, self.options, self.log)
         self._install_signals()
         await self.start(self.config)
-        self.sd.ready(self._status_line())
+        self.sd.ready(dumps.status_line(self.node.routers))
         self.sd.start_watchdog(self.loop, watchdog_interval())
         await self._stop.wait()
         self.sd.stopping()
@@ -150,7 +150,8 @@ class Daemon:
         await self.notifier.open()
         # VMACs are made (and up) before links are watched: their creation is not news.
         self.instances = self._runtimes(config)
-        self.link_monitor = LinkMonitor(on_link=self._on_link)
+        self.link_monitor = LinkMonitor(on_link=self._on_link, on_address=self._on_address,
+                                        removals_only=True)
         self.link_monitor.start(loop)
         self.node = Node([rt.params for rt in self.instances.values()],
                          runtime.sync_groups(config, self.instances), wall=time.time)
@@ -268,7 +269,7 @@ class Daemon:
             new = self.load()
         except DaemonError as exc:
             self.log.event(f"Reload failed, keeping the running configuration: {exc}")
-            self.sd.ready(self._status_line())
+            self.sd.ready(dumps.status_line(self.node.routers))
             return False
         assert self.loop is not None and self.sockets is not None
         now = self.loop.time()
@@ -305,7 +306,7 @@ class Daemon:
         for name in plan.start:
             start.extend(node.routers[name].start(now))
         self.apply(start)
-        self.sd.ready(self._status_line())
+        self.sd.ready(dumps.status_line(self.node.routers))
         return True
 
     # ------------------------------------------------------------------ inputs
@@ -379,6 +380,12 @@ class Daemon:
                 self.node.routers[rt.name].update_source(
                     self._source_for(rt.cfg, self._link(ifname)))
 
+    def _on_address(self, event: AddressEvent) -> None:
+        # keepalived: a VIP deleted under a MASTER steps it back (and in again)
+        name = None if event.added else self.effects.holder_of(event.ifindex, event.interface.ip)
+        if name is not None and self.loop is not None:
+            self.apply(self.node.vip_deleted(self.now(), name))
+
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
@@ -418,14 +425,12 @@ class Daemon:
             case Notify():
                 self._notify(action)
             case NotifyMasterRxLowerPri():
-                spec = self.tracking.instance_notify.get(action.instance) \
-                    if self.tracking is not None else None
-                if self.notifier is not None and spec is not None \
-                        and spec.master_rx_lower_pri is not None:
-                    self.notifier.run_script(spec.master_rx_lower_pri)
+                script = self.tracking.lower_prio_script(action.instance) if self.tracking else None
+                if self.notifier is not None and script is not None:
+                    self.notifier.run_script(script)
             case Transition():
                 self.operations.transition(action)
-                self.sd.status(self._status_line())
+                self.sd.status(dumps.status_line(self.node.routers))
             case _:
                 assert_never(action)
 
@@ -478,12 +483,6 @@ class Daemon:
         return self.vip_manager.present_addresses(ifnames)
 
     # ------------------------------------------------------------------ status line, dumps
-
-    def _status_line(self) -> str:
-        if not self.node.routers:
-            return "starting"
-        return ", ".join(f"{n} {r.state.value} prio {r.effective_priority}"
-                         for n, r in self.node.routers.items())
 
     def _dump_source(self) -> dumps.DumpSource:
         return dumps.DumpSource(

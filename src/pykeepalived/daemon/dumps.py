@@ -50,6 +50,14 @@ _EXT_LABELS = (("Missing", DropReason.AUTH_EXT_MISSING),
                ("Replay", DropReason.AUTH_EXT_REPLAY))
 
 
+def status_line(routers: Mapping[str, VirtualRouter]) -> str:
+    """The one-line state summary systemd shows (sd_notify STATUS)."""
+    if not routers:
+        return "starting"
+    return ", ".join(f"{n} {r.state.value} prio {r.effective_priority}"
+                     for n, r in routers.items())
+
+
 def write_dump(path: str, text: str, log: Callable[[str], None]) -> None:
     """Write a dump file, opened without following symlinks as keepalived does (so /tmp
     tricks cannot redirect it)."""

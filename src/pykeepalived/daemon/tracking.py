@@ -116,6 +116,11 @@ class Tracking:
                           stop=vetted(stop), deleted=vetted(deleted), notify=vetted(notify),
                           master_rx_lower_pri=vetted(rx_lower))
 
+    def lower_prio_script(self, instance: str) -> NotifyScript | None:
+        """The instance's notify_master_rx_lower_pri, if it has one (and it was not refused)."""
+        spec = self.instance_notify.get(instance)
+        return spec.master_rx_lower_pri if spec is not None else None
+
     def notifier(self) -> Notifier:
         """The notify-script runner and FIFO writer for this configuration's script user."""
         g = self.config.global_defs

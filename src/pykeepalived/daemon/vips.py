@@ -72,6 +72,8 @@ class KernelEffects(Protocol):
 
     def unreleased(self, name: str) -> set[str]: ...
 
+    def holder_of(self, ifindex: int, ip: IPAddress) -> str | None: ...
+
     def link_changed(self, ifname: str) -> None: ...
 
 
@@ -263,6 +265,15 @@ class VipManager:
     def _remove_address(self, ifindex: int, vip: VirtualIP) -> None:
         self.netlink.remove_address(ifindex, vip.address,
                                     peer=vip.peer.ip if vip.peer is not None else None)
+
+    def holder_of(self, ifindex: int, ip: IPAddress) -> str | None:
+        """The instance that installed ``ip`` on ``ifindex`` and watches it (no ``no_track``
+        on its line), if any: keepalived steps such an instance back when the address goes."""
+        for name, holding in self.holdings.items():
+            for index, vip in holding.addresses:
+                if index == ifindex and vip.address.ip == ip and not vip.no_track:
+                    return name
+        return None
 
     def unreleased(self, name: str) -> set[str]:
         """VIPs (``addr/len``) the instance gave up but that could not be removed yet."""

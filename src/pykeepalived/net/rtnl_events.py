@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import struct
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -104,6 +106,27 @@ def open_event_socket(
     return run_in_netns(netns, make)
 
 
+SO_ATTACH_FILTER = 26
+
+
+def _no_newaddr_filter() -> tuple[bytes, object]:
+    """A classic BPF program (as the sock_fprog setsockopt wants it) passing every
+    notification but RTM_NEWADDR. The kernel sends one notification per datagram; nlmsg_type
+    is in host byte order at offset 4, so its low byte is where the host keeps it."""
+    import ctypes
+
+    low = 4 if sys.byteorder == "little" else 5
+    ld_b_abs, jeq_k, ret_k = 0x30, 0x15, 0x06
+    prog = b"".join(struct.pack("=HBBI", *insn) for insn in (
+        (ld_b_abs, 0, 0, low),
+        (jeq_k, 0, 1, RTM_NEWADDR),  # RTM_NEWADDR (20) < 256: the high byte is 0
+        (ret_k, 0, 0, 0),
+        (ret_k, 0, 0, 0xFFFF),
+    ))
+    buf = ctypes.create_string_buffer(prog)  # alive until attached: the caller holds it
+    return struct.pack("HL", len(prog) // 8, ctypes.addressof(buf)), buf
+
+
 class LinkMonitor:
     """Pushes link up/down and address add/remove notifications into an asyncio loop.
 
@@ -118,9 +141,14 @@ class LinkMonitor:
         *,
         on_overrun: Callable[[], None] | None = None,
         netns: str | None = None,
+        removals_only: bool = False,
     ) -> None:
+        """``removals_only``: of the address notifications only RTM_DELADDR are wanted; the
+        others (a MASTER renewing its VIPs' lifetimes adds one per VIP per renewal) are
+        dropped in the kernel by a socket filter and never wake the loop."""
         self.on_link = on_link
         self.on_address = on_address
+        self.removals_only = removals_only
         self.on_overrun = on_overrun
         self.netns = netns
         self._sock: socket.socket | None = None
@@ -135,6 +163,10 @@ class LinkMonitor:
         if self.on_address is not None:
             groups |= ADDRESS_GROUPS
         self._sock = open_event_socket(groups, netns=self.netns)
+        if self.removals_only and self.on_address is not None:
+            fprog, program = _no_newaddr_filter()
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+            del program  # the kernel has its own copy now
         self._loop.add_reader(self._sock.fileno(), self._readable)
 
     def stop(self) -> None:

@@ -150,6 +150,12 @@ class SimNetwork:
         if sim.alive:
             self._execute(sim, sim.node.update_tracker(self.now, key, value))
 
+    def delete_vip(self, name: str, instance: str) -> None:
+        """Someone deleted a VIP of ``instance`` on node ``name`` by hand."""
+        sim = self.nodes[name]
+        if sim.alive:
+            self._execute(sim, sim.node.vip_deleted(self.now, instance))
+
     def set_priority_override(self, name: str, instance: str, priority: int | None) -> None:
         sim = self.nodes[name]
         self._execute(sim, sim.node.routers[instance].set_priority_override(self.now, priority))

@@ -117,6 +117,10 @@ def scenario_failover(rec: Recorder) -> None:
     net.set_tracker("n1", CHK_KEY, False)  # weight -60: priority 90, n3 preempts
     net.run_for(2)
     assert net.masters("VI_1") == ["n3"]
+    net.delete_vip("n3", "VI_1")  # MASTER -> BACKUP (VIP_DELETED), back after its skew time
+    assert net.nodes["n3"].state("VI_1") is State.BACKUP
+    net.run_for(2)
+    assert net.masters("VI_1") == ["n3"]
     net.stop("n3")  # MASTER -> STOP
     net.stop("n2")  # BACKUP -> STOP
     net.run_for(2)

@@ -18,7 +18,14 @@ from ipaddress import IPv4Address
 
 from pykeepalived import __version__
 from pykeepalived.config.model import KeepalivedConfig, VrrpInstance
-from pykeepalived.core.actions import Action, AddAddresses, Log, RemoveAddresses, Transition
+from pykeepalived.core.actions import (
+    Action,
+    AddAddresses,
+    IPAddress,
+    Log,
+    RemoveAddresses,
+    Transition,
+)
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
 from pykeepalived.core.router import RouterParams
@@ -151,6 +158,9 @@ class FakeEffects:
 
     def unreleased(self, name: str) -> set[str]:
         return set()
+
+    def holder_of(self, ifindex: int, ip: IPAddress) -> str | None:
+        return None
 
     def link_changed(self, ifname: str) -> None:
         pass
