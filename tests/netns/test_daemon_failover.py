@@ -47,7 +47,9 @@ def test_kill_9_of_master_moves_vip_within_down_interval(
     gone = cluster.watchers["n1"].wait_for(vip, added=False, after=t,
                                            timeout=DEFAULT_VIP_LIFETIME + 2)
     assert gone is not None, "the killed daemon's VIP stayed on n1"
-    assert gone - t <= DEFAULT_VIP_LIFETIME + 0.5
+    # the lifetime counts from the last renewal (before the kill); the kernel's expiry work
+    # is rounded up to a whole second (round_jiffies_up), so up to ~1 s late (4.62 s seen)
+    assert gone - t <= DEFAULT_VIP_LIFETIME + 1.2
     assert cluster.wait_single_holder(vip) == "n3"
     assert "(VI_1) Entering MASTER STATE" in cluster.daemons["n3"].log()
 
