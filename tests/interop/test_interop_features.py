@@ -555,14 +555,21 @@ def add_tracked_link(node: Node) -> None:
                f" ip link set trk1 up; ip link set {TRACKED} up"], check=True)
 
 
+def lone_node(lab: Lab, *, tracked_link: bool = False) -> Node:
+    """n1, for a scenario run once per daemon on the same lab (made by the first run), with
+    the TRACKED link if asked for."""
+    node = lab.nodes.get("n1") or lab.add_node("n1")
+    if tracked_link and node.exec(["ip", "link", "show", TRACKED]).returncode != 0:
+        add_tracked_link(node)
+    return node
+
+
 def track_interface_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
     """``kind`` alone on n1 tracking TRACKED; the peer end goes down and up (so TRACKED loses
     and regains its carrier). The link and priority lines it logged meanwhile."""
     m = Mixed(lab, tag=f"-trk-{kind}")
     clusters.append(m)
-    node = lab.nodes.get("n1") or lab.add_node("n1")
-    if node.exec(["ip", "link", "show", TRACKED]).returncode != 0:
-        add_tracked_link(node)
+    node = lone_node(lab, tracked_link=True)
     m.build((kind,), global_defs(V3_IPV4) + instance(
         "VI_1", 51, V3_IPV4, {"n1": HIGH}, masters=("n1",),
         extra=("    track_interface {", f"        {TRACKED} weight -60", "    }")))
@@ -599,9 +606,7 @@ def vip_dev_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
     says ``no_track``)."""
     m = Mixed(lab, tag=f"-vipdev-{kind}")
     clusters.append(m)
-    node = lab.nodes.get("n1") or lab.add_node("n1")
-    if node.exec(["ip", "link", "show", TRACKED]).returncode != 0:
-        add_tracked_link(node)
+    node = lone_node(lab, tracked_link=True)
     text = global_defs(V3_IPV4) + instance("VI_1", 51, V3_IPV4, {"n1": HIGH}, masters=("n1",))
     text = text.replace("    virtual_ipaddress {\n", "    virtual_ipaddress {\n"
                         f"        198.51.100.50/24 dev {TRACKED}\n")
@@ -639,8 +644,7 @@ def vip_deleted_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
     logged from then on, once the VIP is back."""
     m = Mixed(lab, tag=f"-vipdel-{kind}")
     clusters.append(m)
-    if "n1" not in lab.nodes:
-        lab.add_node("n1")
+    lone_node(lab)
     m.build((kind,), global_defs(V2_IPV4) + instance("VI_1", 51, V2_IPV4, {"n1": HIGH},
                                                      masters=("n1",)))
     try:

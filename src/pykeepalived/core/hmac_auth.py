@@ -35,8 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
-from pykeepalived.core.packet import checksum
-from pykeepalived.core.packet import pseudo_header as checksum_pseudo_header
+from pykeepalived.core.packet import with_ipv6_trailer_checksum
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -136,12 +135,6 @@ def trailer(key_id: int, key: bytes, seq: int, message: bytes, version: int, vri
     prefix = _PREFIX.pack(SCHEME_SHA256, key_id, 0, (seq >> 32) & 0xFFFFFFFF,
                           (seq >> 16) & 0xFFFF, seq & 0xFFFF)
     return prefix + compute(key, message, prefix, version, vrid, src)
-
-
-def _ipv6_checksum(message: bytes, src: IPAddress, dst: IPAddress, tail: bytes) -> bytes:
-    zeroed = message[:6] + b"\0\0" + message[8:]
-    csum = checksum(checksum_pseudo_header(src, dst, len(message) + len(tail)) + zeroed + tail)
-    return message[:6] + struct.pack("!H", csum) + message[8:]
 
 
 @dataclass(slots=True)
@@ -258,7 +251,7 @@ class HmacAuth:
         tail = self.sign(packets[0][1], version, vrid, src, ahead=ahead)
         if src.version == 4:
             return tuple((dst, message + tail) for dst, message in packets)
-        return tuple((dst, _ipv6_checksum(message, src, dst, tail) + tail)
+        return tuple((dst, with_ipv6_trailer_checksum(message, src, dst, tail) + tail)
                      for dst, message in packets)
 
     def skew_warning(self) -> bool:

@@ -126,10 +126,8 @@ def encode(
     dst: IPAddress,
     *,
     checksum_as_v2: bool = False,
-    trailer: bytes = b"",
 ) -> bytes:
-    """Encode ``adv`` into a VRRP message with its checksum filled in. ``trailer`` (an
-    auth_hmac trailer sent after it) is covered by an IPv6 checksum, not by an IPv4 one.
+    """Encode ``adv`` into a VRRP message with its checksum filled in.
 
     Raises :class:`EncodeError` if the message cannot be carried (see :func:`_check_encodable`).
     """
@@ -152,11 +150,20 @@ def encode(
         body = head + addrs
         if checksum_as_v2:
             csum = checksum(body)
-        elif trailer and isinstance(src, IPv6Address):
-            csum = checksum(pseudo_header(src, dst, len(body) + len(trailer)) + body + trailer)
         else:
             csum = checksum(pseudo_header(src, dst, len(body)) + body)
     return body[:6] + struct.pack("!H", csum) + body[8:]
+
+
+def with_ipv6_trailer_checksum(message: bytes, src: IPAddress, dst: IPAddress,
+                               trailer: bytes) -> bytes:
+    """``message`` (VRRPv3 over IPv6) with its checksum redone to cover the auth_hmac
+    ``trailer`` sent after it, as the kernel's raw IPv6 checksum covers the whole payload
+    (an IPv4 checksum covers the message alone: see :func:`decode`)."""
+    zeroed = message[:6] + b"\0\0" + message[8:]
+    length = len(message) + len(trailer)
+    csum = checksum(pseudo_header(src, dst, length) + zeroed + trailer)
+    return message[:6] + struct.pack("!H", csum) + message[8:]
 
 
 def message_length(data: bytes, ipv6: bool) -> int | None:
