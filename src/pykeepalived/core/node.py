@@ -34,8 +34,30 @@ class AcceptedAdvert:
     state_after: State  #: the instance's state once the advert was processed
 
 
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """The advert that last made a BACKUP follow its master, and what that depended on."""
+
+    router: VirtualRouter
+    data: bytes
+    src: IPAddress
+    dst: IPAddress
+    ttl: int
+    key: tuple[object, ...]  #: the router's follow_key() right after
+    down_interval: float  #: its Master_Down_Interval then
+    accepted: AcceptedAdvert
+
+
 class Node:
-    """The set of VRRP instances run by one daemon."""
+    """The set of VRRP instances run by one daemon.
+
+    Fast path: a BACKUP hears its master's identical advert once per interval, for hours. An
+    advert byte-identical to the one that last made its instance follow the master (same
+    source, destination and TTL, no AH header), arriving while nothing that handling depended
+    on has changed (:meth:`VirtualRouter.follow_key`), can only re-arm the down timer: it is
+    counted and re-arms it without being decoded and checked again. Anything else takes the
+    full path. Never for AH or auth_hmac (whose every advert differs) or preempt_delay.
+    """
 
     def __init__(
         self,
@@ -43,9 +65,11 @@ class Node:
         groups: Iterable[tuple[str, Iterable[str]]] = (),
         *,
         wall: Callable[[], float] = no_wall_clock,
+        fast_path: bool = True,
     ) -> None:
         """``wall``: the wall clock (seconds since the epoch), which auth_hmac's sequence
-        numbers and freshness window are made of."""
+        numbers and freshness window are made of. ``fast_path``: see the class docstring
+        (off only to test that it changes nothing)."""
         self.routers: dict[str, VirtualRouter] = {}
         self._by_vrid: dict[tuple[str, int, int], VirtualRouter] = {}
         for p in params:
@@ -61,6 +85,11 @@ class Node:
         self.rejected = 0
         #: the advert of the last :meth:`datagram` call, if it passed every check
         self.last_accepted: AcceptedAdvert | None = None
+        self.fast_path = fast_path
+        #: per (interface, family, VRID): the advert the fast path may take
+        self._repeats: dict[tuple[str, int, int], _Repeat] = {}
+        #: adverts taken by the fast path so far
+        self.repeats = 0
 
     def adopt(self, router: VirtualRouter) -> None:
         """Put a running router (kept across a reload) in place of the new one of its name,
@@ -68,6 +97,7 @@ class Node:
         p = router.params
         self.routers[p.name] = router
         self._by_vrid[(p.interface, p.src.version, p.vrid)] = router
+        self._repeats.pop((p.interface, p.src.version, p.vrid), None)
         router.group = None
         for group in self.groups.values():
             group.members = [router if m.name == p.name else m for m in group.members]
@@ -119,6 +149,14 @@ class Node:
         message behind it (``auth_type AH``).
 
         Afterwards :attr:`last_accepted` says whether it passed every check (and for whom)."""
+        if len(data) > 1 and not ip_header:
+            rep = self._repeats.get((interface, src.version, data[1]))
+            if (rep is not None and rep.data == data and rep.src == src and rep.dst == dst
+                    and rep.ttl == ttl and rep.key == rep.router.follow_key()):
+                rep.router.heard_again(now, rep.down_interval)
+                self.last_accepted = rep.accepted
+                self.repeats += 1
+                return []
         self.last_accepted = None
         under_ah = len(ip_header) >= ah.IPV4_HEADER_LEN and ip_header[9] == ah.IPPROTO_AH
         message = data
@@ -177,6 +215,12 @@ class Node:
             self.rejected += 1
         else:
             self.last_accepted = AcceptedAdvert(router.name, src, adv.priority, router.state)
+            if (router.followed and self.fast_path and not out and not said and seq is None
+                    and router.hmac is None):
+                p = router.params
+                self._repeats[(p.interface, p.src.version, p.vrid)] = _Repeat(
+                    router, data, src, dst, ttl, router.follow_key(),
+                    router.master_down_interval(), self.last_accepted)
         return said + out if said else out
 
     @staticmethod

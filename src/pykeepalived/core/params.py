@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from pykeepalived.core import packet
 from pykeepalived.core.actions import IPAddress
 from pykeepalived.core.hmac_auth import HmacConfig
+from pykeepalived.core.packet import DropReason
 from pykeepalived.core.priority import TrackerSpec
 
 
@@ -55,3 +57,33 @@ class RouterParams:
         if self.version == 2:
             return max(1, round(self.advert_int))
         return max(1, min(packet.MAX_V3_INTERVAL_CS, round(self.advert_int * 100)))
+
+
+def skew_time(version: int, priority: int, master_adver_int: float) -> float:
+    """Skew_Time: (256-prio)/256 s in v2 (RFC 3768 6.1), scaled by the interval in v3."""
+    if version == 2:
+        return (256 - priority) / 256.0
+    return (256 - priority) * master_adver_int / 256.0
+
+
+def master_down_interval(
+    version: int, priority: int, master_adver_int: float, down_timer_adverts: int = 3
+) -> float:
+    """Master_Down_Interval = down_timer_adverts x Master_Adver_Interval + Skew_Time."""
+    return down_timer_adverts * master_adver_int + skew_time(version, priority, master_adver_int)
+
+
+@dataclass
+class RouterStats:
+    """Counters for status and metrics."""
+
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    priority_zero_sent: int = 0
+    priority_zero_received: int = 0
+    became_master: int = 0
+    released_master: int = 0
+    transitions: int = 0
+    lower_prio_answers_suppressed: int = 0
+    lower_prio_logs_suppressed: int = 0
+    drops: Counter[DropReason] = field(default_factory=Counter)

@@ -38,9 +38,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import assert_never
 
 from pykeepalived.core import packet
@@ -62,6 +60,9 @@ from pykeepalived.core.ah import AhSequence
 from pykeepalived.core.hmac_auth import HmacAuth, no_wall_clock
 from pykeepalived.core.packet import Advertisement, DropReason
 from pykeepalived.core.params import RouterParams as RouterParams  # re-exported
+from pykeepalived.core.params import RouterStats as RouterStats  # re-exported
+from pykeepalived.core.params import master_down_interval as master_down_interval
+from pykeepalived.core.params import skew_time as skew_time
 from pykeepalived.core.priority import PRIO_OWNER, contributions, effective_priority
 from pykeepalived.core.states import Event, next_state
 from pykeepalived.core.sync_group import SyncGroup
@@ -95,36 +96,6 @@ class Timer(enum.Enum):
     GARP_REFRESH = 5  #: keepalived ``garp_master_refresh``: a MASTER's periodic ARP/NA
 
 
-def skew_time(version: int, priority: int, master_adver_int: float) -> float:
-    """Skew_Time: (256-prio)/256 s in v2 (RFC 3768 6.1), scaled by the interval in v3."""
-    if version == 2:
-        return (256 - priority) / 256.0
-    return (256 - priority) * master_adver_int / 256.0
-
-
-def master_down_interval(
-    version: int, priority: int, master_adver_int: float, down_timer_adverts: int = 3
-) -> float:
-    """Master_Down_Interval = down_timer_adverts x Master_Adver_Interval + Skew_Time."""
-    return down_timer_adverts * master_adver_int + skew_time(version, priority, master_adver_int)
-
-
-@dataclass
-class RouterStats:
-    """Counters for status and metrics."""
-
-    adverts_sent: int = 0
-    adverts_received: int = 0
-    priority_zero_sent: int = 0
-    priority_zero_received: int = 0
-    became_master: int = 0
-    released_master: int = 0
-    transitions: int = 0
-    lower_prio_answers_suppressed: int = 0
-    lower_prio_logs_suppressed: int = 0
-    drops: Counter[DropReason] = field(default_factory=Counter)
-
-
 class VirtualRouter:
     """The state machine of one VRRP instance. See the module docstring for its rules."""
 
@@ -146,6 +117,8 @@ class VirtualRouter:
         self.tracker_values: dict[str, bool | int | None] = {s.key: None for s in params.trackers}
         self.fault_reasons: list[str] = []
         self.init_pending = False
+        #: the last advert received made this BACKUP follow its master (see :meth:`heard_again`)
+        self.followed = False
         self._timers = _Timers()
         self._preempt_until: float | None = None
         self._last_lower_answer = float("-inf")
@@ -261,6 +234,7 @@ class VirtualRouter:
     def receive(self, now: float, adv: Advertisement, src: IPAddress) -> list[Action]:
         """An advert for our VRID, already decoded (checksum, lengths) by the codec."""
         out: list[Action] = []
+        self.followed = False
         reason = self._check(adv, src)
         if reason is not None:
             self.stats.drops[reason] += 1
@@ -273,6 +247,19 @@ class VirtualRouter:
         elif self.state is State.MASTER:
             self._master_rx(now, adv, src, out)
         return out
+
+    def follow_key(self) -> tuple[object, ...]:
+        """All that hearing the master it follows again depends on, besides the advert itself
+        (:meth:`pykeepalived.core.node.Node.datagram`'s fast path compares it)."""
+        return (self.state, self.effective_priority, self.params, self.master_adver_int,
+                self.master_address, self.master_priority, self.ah, self.hmac)
+
+    def heard_again(self, now: float, down_interval: float) -> None:
+        """The advert that last made this BACKUP follow its master, byte for byte again, with
+        :meth:`follow_key` unchanged: what :meth:`receive` would do with it."""
+        self.stats.adverts_received += 1
+        self.want = State.BACKUP
+        self._timers[Timer.DOWN] = now + down_interval
 
     def update_tracker(self, now: float, key: str, value: bool | int | None) -> list[Action]:
         """A tracker (``TrackerSpec.key``) reports a new value: bool for scripts, interfaces and
@@ -371,6 +358,9 @@ class VirtualRouter:
                     out.append(Log(f"({self.name}) start preempt delay ({p.preempt_delay:.6f})",
                                    detail=True))
             self.want = State.BACKUP
+            # Hearing this advert again changes nothing but the down timer (preempt_delay
+            # makes that depend on the time, so it is left to the full path).
+            self.followed = p.preempt_delay <= 0
             return
         # A lower-priority master and we may preempt: the RFC discards the advert.
         # Logged as keepalived does, but at most about once per advert interval, so that a

@@ -33,12 +33,12 @@ from pykeepalived.core.actions import (
     RemoveAddresses,
     SendAdvert,
     SendGratuitous,
+    State,
     Transition,
 )
 from pykeepalived.core.node import Node
 from pykeepalived.core.packet import DropReason
 from pykeepalived.core.priority import TrackerKind
-from pykeepalived.core.router import RouterStats
 from pykeepalived.daemon import dumps, runtime
 from pykeepalived.daemon.control import Operations
 from pykeepalived.daemon.lastword import LastWord
@@ -325,17 +325,21 @@ class Daemon:
         now = self.now()
         if batch:
             actions: list[Action] = []
-            conflicts = self.operations.conflicts
+            conflicts, node = self.operations.conflicts, self.node
             if self.sockets is not None:
                 batch = self.sockets.passed_on(sock, batch)
+            repeats = node.repeats
             for rx in batch:
-                actions.extend(self.node.datagram(now, rx.payload, rx.src, rx.dst,
-                                                  interface=ifname, ttl=rx.ttl,
-                                                  ip_header=rx.header))
-                accepted = self.node.last_accepted
-                if accepted is not None and conflicts is not None:
+                actions.extend(node.datagram(now, rx.payload, rx.src, rx.dst, interface=ifname,
+                                             ttl=rx.ttl, ip_header=rx.header))
+                accepted = node.last_accepted
+                if accepted is not None and conflicts is not None \
+                        and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)
-            self.apply(actions)
+            # Adverts that only pushed their down timers later (the core's fast path) leave
+            # the armed timer early at worst: it then finds nothing due and re-arms.
+            if actions or node.repeats - repeats != len(batch) or self._timer is None:
+                self.apply(actions)
         rejected = self.node.rejected + sock.dropped_malformed - rejected_before
         if rejected and sock.flood.note(now, rejected) and self.sockets is not None:
             self.sockets.engage_flood_filter(sock, self.instances.values())
@@ -491,8 +495,4 @@ class Daemon:
             time.time() - self.now() if self.loop is not None else 0.0)
 
     def _dump_and_clear_stats(self) -> None:
-        """STATS_CLEAR (SIGRTMAX-1): the SIGUSR2 file, then every counter back to zero."""
-        dumps.write_stats(self._dump_source(), self.log.event, clearing=True)
-        for router in self.node.routers.values():
-            router.stats = RouterStats()
-        self.node.drops.clear()
+        dumps.write_and_clear_stats(self._dump_source(), self.log.event, self.node.drops)

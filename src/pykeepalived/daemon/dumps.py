@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_interface
@@ -26,7 +27,7 @@ from pykeepalived.config.model import (
 from pykeepalived.core.actions import State
 from pykeepalived.core.packet import DropReason
 from pykeepalived.core.priority import PRIO_OWNER
-from pykeepalived.core.router import VirtualRouter
+from pykeepalived.core.router import RouterStats, VirtualRouter
 from pykeepalived.daemon.runtime import InstanceRuntime
 from pykeepalived.daemon.scripts import CommandSyntaxError, split_command
 from pykeepalived.daemon.security import check_script
@@ -551,6 +552,15 @@ def write_stats(src: DumpSource, log: Callable[[str], None], *, clearing: bool =
     verb = "Printing and clearing" if clearing else "Printing"
     log(f"{verb} VRRP stats for process({os.getpid()}) on signal")
     write_dump(g.stats_dump_file if g else "/tmp/keepalived.stats", stats_text(src.routers), log)
+
+
+def write_and_clear_stats(src: DumpSource, log: Callable[[str], None],
+                          unattributed: Counter[DropReason]) -> None:
+    """STATS_CLEAR (SIGRTMAX-1): the SIGUSR2 file, then every counter back to zero."""
+    write_stats(src, log, clearing=True)
+    for router in src.routers.values():
+        router.stats = RouterStats()
+    unattributed.clear()
 
 
 def write_json(src: DumpSource, log: Callable[[str], None]) -> None:
