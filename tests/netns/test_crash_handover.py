@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pykeepalived.core.router import master_down_interval, skew_time
-from pykeepalived.daemon.lastword import BEATS_PER_LIMIT, HANG_ADVERTS
+from pykeepalived.daemon.lastword import HANG_ADVERTS, PULSE_SHARE
 from pykeepalived.daemon.supervisor import EXIT_GAVE_UP, RESPAWN_LIMIT
 from tests.netns import daemons
 from tests.netns.daemons import Cluster, Daemon, config
@@ -115,10 +115,10 @@ def test_a_hung_vrrp_process_is_killed_handed_over_and_restarted(cluster: Cluste
     removed = cluster.watchers["n1"].wait_for(vip, added=False, after=t, timeout=10)
     added = cluster.watchers["n3"].wait_for(vip, after=t, timeout=10)
     assert removed is not None and added is not None, cluster.logs()
-    # killed and handed over at the hang limit (counted from its last heartbeat, up to one
-    # beat before the SIGSTOP): the backup follows after its skew time, sooner than its own
-    # Master_Down_Interval would have let it
-    beat = hang_limit / BEATS_PER_LIMIT
+    # killed and handed over at the hang limit (counted from its last pulse: its loop's last
+    # wake-up, at most PULSE_SHARE of the limit before the SIGSTOP): the backup follows after
+    # its skew time, sooner than its own Master_Down_Interval would have let it
+    beat = hang_limit * PULSE_SHARE
     assert hang_limit - beat - 0.05 <= removed - t <= hang_limit + 0.35, \
         f"VIP removed after {removed - t:.3f}s\n{d1.log()}"
     assert added - t <= hang_limit + skew_time(3, 120, advert_int) + 0.35, cluster.logs()

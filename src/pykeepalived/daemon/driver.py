@@ -59,6 +59,8 @@ from pykeepalived.net.vrrp_socket import VrrpSocket
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
 
 MAX_READS_PER_PASS = 64
+#: From this many instances, fast-path-only batches leave the armed timer early (re-arms on firing)
+LAZY_REARM_FROM = 16
 
 
 class Daemon:
@@ -328,18 +330,17 @@ class Daemon:
             conflicts, node = self.operations.conflicts, self.node
             if self.sockets is not None:
                 batch = self.sockets.passed_on(sock, batch)
-            repeats = node.repeats
+            repeats, lazy = node.repeats, len(node.routers) > LAZY_REARM_FROM
             for rx in batch:
                 actions.extend(node.datagram(now, rx.payload, rx.src, rx.dst, interface=ifname,
                                              ttl=rx.ttl, ip_header=rx.header))
                 accepted = node.last_accepted
-                if accepted is not None and conflicts is not None \
-                        and accepted.state_after is State.MASTER:
+                if accepted and conflicts and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)
-            # Adverts that only pushed their down timers later (the core's fast path) leave
-            # the armed timer early at worst: it then finds nothing due and re-arms.
-            if actions or node.repeats - repeats != len(batch) or self._timer is None:
+            if not (lazy and not actions and node.repeats - repeats == len(batch) and self._timer):
                 self.apply(actions)
+            else:
+                self.last_word.alive()
         rejected = self.node.rejected + sock.dropped_malformed - rejected_before
         if rejected and sock.flood.note(now, rejected) and self.sockets is not None:
             self.sockets.engage_flood_filter(sock, self.instances.values())

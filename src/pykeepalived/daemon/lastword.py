@@ -12,11 +12,12 @@ of time, and it needs nothing heavy to act on it: :func:`hand_over` sends the pa
 VRRP socket and removes the VIPs with hand-packed RTM_DELADDR messages.
 
 The words travel over a SOCK_SEQPACKET socketpair, one message per datagram (``marshal`` of a
-tuple; :func:`encode` / :func:`decode`): a word per instance (:class:`Say`, :class:`Unsay`), a
-heartbeat from the event loop (:class:`Beat`) with the hang limit it promises to keep
-(:class:`HangLimit`) and the moments it may block for longer (:class:`Busy`), sd_notify lines
-for the parent to pass on (:class:`SdNotify`), and the reason for an exit from inside
-(:class:`Farewell`).
+tuple; :func:`encode` / :func:`decode`): a word per instance (:class:`Say`, :class:`Unsay`),
+the hang limit the event loop promises to keep (:class:`HangLimit`) and the moments it may
+block for longer (:class:`Busy`), sd_notify lines for the parent to pass on
+(:class:`SdNotify`), and the reason for an exit from inside (:class:`Farewell`). That the loop
+runs is told by its :class:`~pykeepalived.daemon.pulse.Pulse` in shared memory (no message,
+no wake-up of the parent), or by heartbeat messages (:class:`Beat`) where there is none.
 
 The child's side is :class:`LastWord`, which the driver tells about every batch of actions it
 carried out (:meth:`LastWord.after`): only batches that move an instance in or out of MASTER or
@@ -49,6 +50,7 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.daemon.log import LOG_ERR, LOG_INFO
+from pykeepalived.daemon.pulse import Pulse
 from pykeepalived.daemon.sdnotify import SystemdNotifier
 from pykeepalived.errors import LocalError, PyKeepalivedError
 from pykeepalived.net.addr_release import encode_deladdr, remove_addresses
@@ -77,8 +79,12 @@ STARTUP_HANG_LIMIT = 60.0
 #: (a reload or a collection may block the loop for a moment without anything being wrong).
 HANG_ADVERTS = 2
 HANG_FLOOR = 1.0
-#: Heartbeats per hang limit (and at least one a second).
+#: Heartbeat messages per hang limit (and at least one a second), without a pulse.
 BEATS_PER_LIMIT = 5
+#: With a pulse: it is set on the loop's natural wake-ups, and by a fallback timer when this
+#: share of the hang limit passed without one (so a loop that always has something to do
+#: wakes for nothing else). A loop stalled for the rest of the limit counts as hung.
+PULSE_SHARE = 0.6
 
 
 def default_hang_limit(advert_intervals: Iterable[float]) -> float:
@@ -411,8 +417,10 @@ class LastWord:
     def __init__(self, speaker: Speaker | None = None, channel: socket.socket | None = None, *,
                  log: Callable[..., None] | None = None,
                  detail: Callable[[str], None] | None = None, hang_limit: float | None = None,
-                 supervision: Mapping[str, object] | None = None) -> None:
+                 supervision: Mapping[str, object] | None = None,
+                 pulse: Pulse | None = None) -> None:
         self._speaker = speaker
+        self._pulse = pulse if channel is not None else None
         self._chan = channel if speaker is not None else None
         if self._chan is not None:
             self._chan.setblocking(False)
@@ -491,10 +499,23 @@ class LastWord:
         until the loop's next heartbeat."""
         self._send("busy", Busy(seconds))
 
+    def alive(self) -> None:
+        """The loop woke for something (the driver's inputs): the pulse is set, and the
+        fallback timer moved on when it was about to fire."""
+        pulse, beat = self._pulse, self._beat
+        if pulse is None or beat is None:
+            return
+        now = time.monotonic()
+        pulse.beat(int(now * 1e9))
+        if beat.when() - now < self._period() / 2:
+            beat.cancel()
+            self._heartbeat()
+
     def after(self, actions: Sequence[Action]) -> None:
         """The driver carried out ``actions``: refresh the word of every instance they moved
         in or out of MASTER or whose VIPs they installed or released (of every instance after
         a reload: a new Node)."""
+        self.alive()
         speaker = self._speaker
         if self._chan is None or speaker is None:
             return
@@ -551,15 +572,22 @@ class LastWord:
         if self._chan is None or speaker is None or speaker.loop is None:
             return
         self._flush()
-        self._send("beat", Beat())
+        if self._pulse is not None:
+            self._pulse.beat()
+        else:
+            self._send("beat", Beat())
         # A router's parameters change without a transition when its interface's address
         # does (update_source): catch that here, a few times per hang limit.
         stale = [name for name, params in self._params.items()
                  if (r := speaker.node.routers.get(name)) is None or r.params is not params]
         if stale:
             self._refresh(stale)
-        period = min(1.0, self.hang_limit / BEATS_PER_LIMIT)
-        self._beat = speaker.loop.call_later(period, self._heartbeat)
+        self._beat = speaker.loop.call_later(self._period(), self._heartbeat)
+
+    def _period(self) -> float:
+        if self._pulse is not None:
+            return self.hang_limit * PULSE_SHARE
+        return min(1.0, self.hang_limit / BEATS_PER_LIMIT)
 
     # ------------------------------------------------------------------ dying
 

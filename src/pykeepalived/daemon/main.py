@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Mapping
 
 from pykeepalived.daemon.lastword import EXIT_CANNOT_RUN, EXIT_UNHANDLED, LastWord
 from pykeepalived.daemon.log import EventLog, facility_from_option, setup_logging
+from pykeepalived.daemon.pulse import Pulse
 from pykeepalived.daemon.supervisor import Supervisor
 from pykeepalived.errors import LocalError
 from pykeepalived.net.netns import NetnsError, enter_netns
@@ -111,8 +112,11 @@ def vrrp_child(options: argparse.Namespace, facility: str | None, parent_log: Ev
 
     lifetime = getattr(options, "vip_lifetime", None) or DEFAULT_VIP_LIFETIME
     daemon = Daemon(options, log, vip_lifetime=lifetime)
+    told = dict(supervision)
+    pulse = told.pop("pulse", None)
     last_word = LastWord(daemon, channel, log=log.event, detail=log.detail,
-                         hang_limit=getattr(options, "hang_limit", None), supervision=supervision)
+                         hang_limit=getattr(options, "hang_limit", None), supervision=told,
+                         pulse=pulse if isinstance(pulse, Pulse) else None)
     daemon.last_word = last_word
     relay = RelayNotifier(last_word, enabled=daemon.sd.enabled)
     daemon.sd.close()

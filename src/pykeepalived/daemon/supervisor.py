@@ -59,6 +59,7 @@ from pykeepalived.daemon.lastword import (
     prepare,
 )
 from pykeepalived.daemon.log import LOG_ALERT, LOG_ERR, EventLog
+from pykeepalived.daemon.pulse import Pulse
 from pykeepalived.daemon.sdnotify import SystemdNotifier
 
 #: A child that dies this many times within this many seconds is not respawned again
@@ -120,6 +121,12 @@ class HangWatch:
         """A heartbeat: the loop is free again, so a grace it asked for is over."""
         self.last = now
         self.grace_until = None
+
+    def pulse(self, at: float) -> None:
+        """The child's pulse says its loop ran at ``at``: a heartbeat, if newer than
+        anything heard (one from before a :meth:`busy` ends no grace)."""
+        if at > self.last:
+            self.beat(at)
 
     def busy(self, seconds: float, now: float) -> None:
         self.last = now
@@ -248,6 +255,8 @@ class Supervisor:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._bell: DeathBell | None = None
+        #: the child's loop clock, in shared memory (see pykeepalived.daemon.pulse)
+        self._pulse: Pulse | None = None
         self._bell_r: socket.socket | None = None
         self._bell_w: socket.socket | None = None
 
@@ -309,6 +318,9 @@ class Supervisor:
     def _spawn(self) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         supervision = self.supervision()
+        if self._pulse is not None:
+            self._pulse.close()
+        self._pulse = Pulse()
         bell = self._bell = DeathBell.create()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
@@ -337,7 +349,7 @@ class Supervisor:
                         s.close()
                 self.sd.close()
                 _write_pid(self.vrrp_pid_file, os.getpid())
-                code = self.child_main(child_end, supervision)
+                code = self.child_main(child_end, {**supervision, "pulse": self._pulse})
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -383,6 +395,8 @@ class Supervisor:
             self._reap()
             now = self.clock()
             if self._status is None and not eof:
+                if self._hang.overdue(now) and self._pulse is not None:
+                    self._hang.pulse(self._pulse.last())
                 if not self._hang.overdue(now):
                     continue
                 # Hung: it must not wake up after the handover, so it dies first.

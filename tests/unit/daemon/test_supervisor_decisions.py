@@ -120,3 +120,14 @@ def test_status_says_who_supervises_and_why_the_last_process_ended() -> None:
     text = out.getvalue()
     assert "supervised by pid 41, respawned 2x" in text
     assert "VRRP process(40) killed by signal 9 (SIGKILL)" in text
+
+
+def test_a_pulse_counts_as_a_heartbeat_only_when_newer_than_what_was_heard() -> None:
+    hang = HangWatch(0.0, limit=2.0)
+    hang.pulse(1.5)
+    assert hang.deadline() == 3.5
+    hang.busy(10.0, now=2.0)  # a reload: the loop may block until 12.0
+    hang.pulse(1.9)  # a pulse from before it asked: no end to the grace
+    assert hang.deadline() == 12.0
+    hang.pulse(4.0)  # the loop ran again: the grace is over
+    assert hang.deadline() == 6.0

@@ -1,0 +1,62 @@
+"""The VRRP child's pulse: a timestamp in memory it shares with its supervising parent.
+
+The parent must notice within the hang limit that the child's event loop stopped running.
+Heartbeat messages did that at a cost that does not scale with anything: a wake-up of both
+processes several times per limit, which for an idle instance cost more than its adverts. The
+pulse costs no system call: the child stores the loop's clock (``time.monotonic_ns``) into an
+8-byte slot of an anonymous shared mapping made before the fork, on its natural wake-ups
+(adverts received and sent, timers, script results) and from a fallback timer when it has none;
+the parent reads it only when its hang deadline comes, and sleeps on if it moved.
+
+An aligned 8-byte store is a single instruction on the machines we run on; the reader still
+reads until two reads agree, and a value from the future is not believed, so a torn read can
+never make a live child look hung or a hung one look alive for longer than one more look.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import time
+
+
+class Pulse:
+    """One child's pulse: :meth:`beat` in the child, :meth:`last` in the parent."""
+
+    def __init__(self) -> None:
+        self._mem = mmap.mmap(-1, mmap.PAGESIZE)  # anonymous and shared across fork()
+        self._slot = ctypes.c_int64.from_buffer(self._mem)
+        self._slot.value = time.monotonic_ns()
+
+    def beat(self, now_ns: int | None = None) -> None:
+        """The child's loop is running (now, or at ``now_ns``)."""
+        self._slot.value = time.monotonic_ns() if now_ns is None else now_ns
+
+    def last(self) -> float:
+        """When the child's loop last ran, in seconds of ``time.monotonic()`` (read until two
+        reads agree; while they keep changing, the child is busy writing it: alive now)."""
+        now = time.monotonic_ns()
+        value = self._slot.value
+        for _ in range(3):
+            again = self._slot.value
+            if again == value:
+                return min(value, now) / 1e9
+            value = again
+        return now / 1e9
+
+    def close(self) -> None:
+        del self._slot  # the buffer export must end before the mapping can close
+        self._mem.close()
+
+
+async def sleep_on_grid(period: float) -> None:
+    """Sleep until the next whole multiple of ``period`` on the loop's clock.
+
+    The daemon's periodic chores (VIP lifetime renewal, conflict probes, the maintenance
+    file's poll) sleep this way, so chores of one period wake an idle loop once, together,
+    instead of once each at phases that drift apart."""
+    import asyncio  # here: the supervising parent imports this module and never asyncio
+
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    await asyncio.sleep(period - now % period if period > 0 else 0)
