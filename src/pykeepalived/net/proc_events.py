@@ -69,7 +69,9 @@ DEFAULT_RCVBUF = 4 << 20
 MAX_RCVBUF = 64 << 20
 _UINT32 = 1 << 32
 
-EventKind = Literal["ack", "fork", "exec", "comm", "exit"]
+#: "other": uid, gid, sid, ptrace, coredump and later kinds, decoded only so that their
+#: sequence numbers are seen (they take them like the rest).
+EventKind = Literal["ack", "fork", "exec", "comm", "exit", "other"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,8 @@ class ProcEvent:
 def decode_datagram(data: bytes) -> tuple[list[ProcEvent], int]:
     """The process events in one datagram, and how many malformed messages were dropped.
 
-    Never raises. Messages of other connector ids, netlink NOOP / ERROR messages and process
-    events of other kinds (uid, gid, sid, ptrace, coredump) are skipped without counting.
+    Never raises. Messages of other connector ids and netlink NOOP / ERROR messages are
+    skipped without counting; process events of kinds not followed here come as "other".
     """
     events: list[ProcEvent] = []
     malformed = 0
@@ -160,7 +162,9 @@ def _decode_cn_msg(body: bytes) -> ProcEvent | None:
         pid, tgid = _PIDS.unpack_from(rest)
         kind: EventKind = "exec" if what == PROC_EVENT_EXEC else "exit"
         return ProcEvent(kind, pid, tgid, cpu=cpu, seq=seq)
-    return _SKIP
+    # The others start with the process's pid and tgid too (linux/cn_proc.h).
+    pid, tgid = _PIDS.unpack_from(rest) if len(rest) >= _PIDS.size else (0, 0)
+    return ProcEvent("other", pid, tgid, cpu=cpu, seq=seq)
 
 
 def mcast_message(listen: bool, port: int = 0, ack: int = 0) -> bytes:

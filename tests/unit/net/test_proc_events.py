@@ -91,12 +91,17 @@ def test_hand_built_events() -> None:
     assert not cases[4][1].leader
 
 
+def test_other_kinds_come_as_other_for_their_sequence_numbers() -> None:
+    uid = message(0x4, struct.pack("=iiII", 11, 12, 0, 0), seq=8)  # PROC_EVENT_UID
+    coredump = message(0x40000000, struct.pack("=iiii", 11, 11, 1, 1), seq=9)
+    assert decode_datagram(uid) == ([ProcEvent("other", 11, 12, cpu=1, seq=8)], 0)
+    assert decode_datagram(coredump) == ([ProcEvent("other", 11, 11, cpu=1, seq=9)], 0)
+
+
 def test_what_is_skipped_without_counting() -> None:
-    uid = message(0x4, struct.pack("=iiII", 11, 11, 0, 0))  # PROC_EVENT_UID
-    coredump = message(0x40000000, struct.pack("=iiii", 11, 11, 1, 1))
     other_connector = message(PROC_EVENT_EXEC, struct.pack("=ii", 11, 11), idx=3, val=1)
     error = message(PROC_EVENT_EXEC, struct.pack("=ii", 11, 11), nl_type=NLMSG_ERROR)
-    for data in (uid, coredump, other_connector, error):
+    for data in (other_connector, error):
         assert decode_datagram(data) == ([], 0)
 
 
