@@ -21,10 +21,12 @@ As keepalived's core/track_process.c:
   sequence numbers) /proc is scanned again, at most once a second, and the receive buffer
   doubled; a full scan every 60 s reconciles anything else. Scans run in a worker thread: an
   event that arrives during one wins over what the scan read of that process.
-- Where the connector cannot be used (no CAP_NET_ADMIN, a network namespace other than the
-  initial one, a user namespace, a kernel without CONFIG_PROC_EVENTS) keepalived's
-  track_process does not work; here the tracker says why, once, and scans /proc every
-  `interval` (1 s) instead. :attr:`ProcessTracker.mode` says which it does.
+- The socket is made in the network namespace the daemon started in (``-s`` moves it later:
+  keepalived too opens its socket before setns). Where the connector cannot be used (no
+  CAP_NET_ADMIN, started in a network namespace other than the initial one, a user
+  namespace, a kernel without CONFIG_PROC_EVENTS) keepalived's track_process does not work;
+  here the tracker says why, once, and scans /proc every `interval` (1 s) instead.
+  :attr:`ProcessTracker.mode` says which it does.
 
 The tracker is "up" while the number of matching processes is within [quorum, quorum_max];
 going up waits `fork_delay`, going down waits `terminate_delay` (`delay` sets both), and a
@@ -41,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from pykeepalived.net.netns import origin_netns
 from pykeepalived.net.proc_events import Batch, ProcEvent, ProcEventSocket, describe_error
 
 LogFn = Callable[[str], object]
@@ -173,6 +176,12 @@ class EventSource(Protocol):
     def close(self) -> None: ...
 
 
+def open_proc_events() -> ProcEventSocket:
+    """The connector socket, made in the namespace the daemon started in when ``-s`` moved it
+    (the connector answers only in the initial network namespace)."""
+    return ProcEventSocket(netns=origin_netns())
+
+
 class _ProcessState:
     def __init__(self, spec: TrackProcessSpec) -> None:
         self.spec = spec
@@ -201,7 +210,7 @@ class ProcessTracker:
         proc_root: str = "/proc",
         events: bool | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
-        event_source: Callable[[], EventSource] = ProcEventSocket,
+        event_source: Callable[[], EventSource] = open_proc_events,
     ) -> None:
         self._states = {s.name: _ProcessState(s) for s in specs}
         self._on_change = on_change

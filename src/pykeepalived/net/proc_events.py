@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pykeepalived.net.netns import run_in_netns
 from pykeepalived.net.nlwire import NLMSGHDR
 
 # linux/netlink.h, linux/connector.h, linux/cn_proc.h
@@ -212,14 +214,16 @@ class ProcEventSocket:
 
     Raises OSError when it cannot be opened, bound or subscribed: EPROTONOSUPPORT (no
     connector in the kernel), ECONNREFUSED (not in the initial network namespace), EPERM.
+    ``netns``: create it in that network namespace (see :func:`run_in_netns`).
     """
 
-    def __init__(self, rcvbuf: int = DEFAULT_RCVBUF) -> None:
-        sock = socket.socket(
+    def __init__(self, rcvbuf: int = DEFAULT_RCVBUF, *, netns: str | None = None) -> None:
+        sock = run_in_netns(netns, functools.partial(
+            socket.socket,
             socket.AF_NETLINK,
             socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
             NETLINK_CONNECTOR,
-        )
+        ))
         try:
             self._asked = rcvbuf
             self.rcvbuf = set_rcvbuf(sock, rcvbuf)  #: as the kernel reports it (doubled)

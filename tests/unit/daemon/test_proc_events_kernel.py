@@ -5,6 +5,7 @@ for any scan. Skipped where the proc connector cannot be used."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import select
@@ -241,3 +242,33 @@ def test_lost_events_are_made_good_by_a_rescan() -> None:
             await t.stop()
 
     asyncio.run(main())
+
+
+def test_a_daemon_moved_by_s_opens_the_socket_where_it_started() -> None:
+    """As keepalived with a network namespace: in a fresh namespace (this child's own) the
+    connector refuses (ECONNREFUSED), in the one kept before moving it answers."""
+    program = (
+        "import ctypes, select\n"
+        "from pykeepalived.net.netns import keep_origin_netns, origin_netns\n"
+        "from pykeepalived.net.proc_events import ProcEventSocket\n"
+        "keep_origin_netns()\n"
+        "assert ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0  # CLONE_NEWNET\n"
+        "try:\n"
+        "    ProcEventSocket().close()\n"
+        "    print('inside: opened')\n"
+        "except OSError as exc:\n"
+        "    print('inside:', exc.errno)\n"
+        "sock = ProcEventSocket(netns=origin_netns())\n"
+        "for _ in range(20):\n"
+        "    select.select([sock], [], [], 0.1)\n"
+        "    answers = [e.err for e in sock.read().events if sock.is_answer(e)]\n"
+        "    if answers:\n"
+        "        print('origin: answered', answers[0])\n"
+        "        break\n"
+        "sock.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"inside: {errno.ECONNREFUSED}", "origin: answered 0"]
