@@ -26,7 +26,7 @@ from pykeepalived.daemon.log import EventLog, facility_from_option, setup_loggin
 from pykeepalived.daemon.pulse import Pulse
 from pykeepalived.daemon.supervisor import Supervisor
 from pykeepalived.errors import LocalError
-from pykeepalived.net.netns import NetnsError, enter_netns
+from pykeepalived.net.netns import NetnsError, enter_netns, keep_origin_netns
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/keepalived_vrrp.pid"
@@ -54,6 +54,9 @@ def run(options: argparse.Namespace) -> int:
     """Run the daemon with keepalived-style options until SIGTERM/SIGINT."""
     if options.namespace:
         try:
+            # The proc connector (track_process) answers only in the initial namespace.
+            with contextlib.suppress(OSError):
+                keep_origin_netns()
             enter_netns(options.namespace)
         except (NetnsError, OSError) as exc:
             print(f"pykeepalived: cannot enter network namespace {options.namespace}: {exc}",

@@ -9,32 +9,51 @@ track_file (keepalived trackers/track_file.c):
   writing, or a rename onto the name, re-reads it; a delete or rename away counts as 0.
   What a value means to an instance is `track_file_priority(value, weight, reverse)`.
 
-track_process (keepalived core/track_process.c):
-  keepalived listens to the kernel's process-events connector. Here the process table is
-  scanned from /proc every `interval` seconds (in a worker thread, so the loop never waits
-  on /proc): simpler, needs no CAP_NET_ADMIN, and at the cost of noticing a change up to one
-  interval late. Matching is as keepalived's: by the 15-character `comm` name, or with
-  `full_command` (implied by parameters or `param_match`) by argv[0] of /proc/PID/cmdline with
-  the parameters compared exactly, as a leading run (`partial`), or with the last one as a
-  prefix (`initial`). Zombies never count. The tracker is "up" while the number of matching
-  processes is within [quorum, quorum_max]; going up waits `fork_delay`, going down waits
-  `terminate_delay` (`delay` sets both), and a change that reverts before its delay is over
-  is never reported.
+track_process (keepalived core/track_process.c) lives in :mod:`.proc_tracker` and is
+re-exported here: the counts follow the kernel's process events (the proc connector: fork,
+exec, comm, exit) after one scan of /proc, as keepalived's do, with a full scan after lost
+events and every 60 s; where the connector cannot be used, /proc is scanned every second.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from pykeepalived.daemon.proc_tracker import (
+    TASK_COMM_LEN,
+    ParamMatch,
+    ProcessInfo,
+    ProcessTracker,
+    TrackProcessSpec,
+    params_match,
+    process_matches,
+    scan_processes,
+)
 from pykeepalived.errors import LocalError
+
+__all__ = [
+    "FAULT_PRIORITY",
+    "TASK_COMM_LEN",
+    "FileTracker",
+    "ParamMatch",
+    "ProcessInfo",
+    "ProcessTracker",
+    "TrackFileSpec",
+    "TrackProcessSpec",
+    "TrackerError",
+    "params_match",
+    "parse_strtol",
+    "process_matches",
+    "read_track_file",
+    "scan_processes",
+    "track_file_priority",
+]
 
 LogFn = Callable[[str], object]
 
@@ -265,229 +284,3 @@ class FileTracker:
             return
         self.values[name] = value
         self._on_change(name, value)
-
-
-# ---------------------------------------------------------------------------------------
-# track_process
-
-ParamMatch = Literal["none", "exact", "partial", "initial"]
-
-#: The kernel truncates `comm` to this many characters.
-TASK_COMM_LEN = 15
-
-
-@dataclass(frozen=True)
-class TrackProcessSpec:
-    """One `vrrp_track_process` block."""
-
-    name: str
-    process: str
-    params: tuple[str, ...] | None = None
-    param_match: ParamMatch = "none"
-    full_command: bool = False
-    quorum: int = 1
-    quorum_max: int | None = None  #: None: no upper bound
-    weight: int = 0
-    reverse: bool = False
-    fork_delay: float = 0.0
-    terminate_delay: float = 0.0
-
-    @property
-    def effective_param_match(self) -> ParamMatch:
-        # Giving parameters without param_match means they must match exactly.
-        if self.params and self.param_match == "none":
-            return "exact"
-        return self.param_match
-
-    @property
-    def uses_cmdline(self) -> bool:
-        return self.full_command or bool(self.params) or self.param_match != "none"
-
-    def within_quorum(self, count: int) -> bool:
-        upper = self.quorum_max if self.quorum_max is not None else count
-        return self.quorum <= count <= upper
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    pid: int
-    comm: str
-    cmdline: bytes  #: NUL-separated, NUL-terminated as in /proc/PID/cmdline
-
-
-def params_match(spec: TrackProcessSpec, proc_params: bytes) -> bool:
-    """keepalived's check_params on the cmdline bytes after argv[0]'s terminating NUL."""
-    match = spec.effective_param_match
-    wanted = b"".join(p.encode() + b"\0" for p in spec.params) if spec.params else None
-    if match == "none":
-        return True
-    if match == "exact":
-        if wanted is None:
-            return len(proc_params) == 0
-        return proc_params == wanted
-    if wanted is None:
-        return True
-    if len(proc_params) < len(wanted):
-        return False
-    if match == "partial":
-        return proc_params.startswith(wanted)
-    # "initial": the last parameter only has to start the process's argument.
-    return proc_params.startswith(wanted[:-1])
-
-
-def process_matches(spec: TrackProcessSpec, proc: ProcessInfo) -> bool:
-    if spec.uses_cmdline:
-        argv0, _, rest = proc.cmdline.partition(b"\0")
-        if argv0.decode(errors="replace") != spec.process:
-            return False
-        return params_match(spec, rest)
-    return proc.comm == spec.process[:TASK_COMM_LEN]
-
-
-def scan_processes(proc_root: str = "/proc", want_cmdline: bool = True) -> list[ProcessInfo]:
-    """Every live (non-zombie) process with its comm and, if wanted, its cmdline."""
-    result: list[ProcessInfo] = []
-    try:
-        entries = os.listdir(proc_root)
-    except OSError:
-        return result
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        base = f"{proc_root}/{entry}"
-        try:
-            with open(f"{base}/stat", "rb") as fh:
-                stat_line = fh.read()
-            open_paren = stat_line.index(b"(")
-            close_paren = stat_line.rindex(b")")
-            comm = stat_line[open_paren + 1 : close_paren].decode(errors="replace")
-            state = stat_line[close_paren + 2 : close_paren + 3]
-            if state == b"Z":
-                continue
-            cmdline = b""
-            if want_cmdline:
-                with open(f"{base}/cmdline", "rb") as fh:
-                    cmdline = fh.read()
-        except (OSError, ValueError):
-            continue  # the process went away while we looked
-        result.append(ProcessInfo(int(entry), comm, cmdline))
-    return result
-
-
-class _ProcessState:
-    def __init__(self, spec: TrackProcessSpec) -> None:
-        self.spec = spec
-        self.count = 0
-        self.up: bool | None = None  # what was last reported
-        self.timer: asyncio.TimerHandle | None = None
-        self.pending: bool | None = None  # the verdict the running timer would report
-
-
-class ProcessTracker:
-    """Counts matching processes and calls on_change(name, up) when a quorum is won or lost.
-
-    The first scan reports every tracker's initial state (no delay applies to it).
-    """
-
-    def __init__(
-        self,
-        specs: Sequence[TrackProcessSpec],
-        on_change: Callable[[str, bool], object],
-        log: LogFn | None = None,
-        *,
-        interval: float = 1.0,
-        proc_root: str = "/proc",
-    ) -> None:
-        self._states = {s.name: _ProcessState(s) for s in specs}
-        self._on_change = on_change
-        self._log: LogFn = log or (lambda _m: None)
-        self.interval = interval
-        self.proc_root = proc_root
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.scans = 0
-
-    def up(self, name: str) -> bool | None:
-        return self._states[name].up
-
-    def count(self, name: str) -> int:
-        return self._states[name].count
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        if self._task is None:
-            self._task = self._loop.create_task(self._run(), name="track_process scan")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for state in self._states.values():
-            if state.timer is not None:
-                state.timer.cancel()
-                state.timer = None
-
-    async def scan_once(self) -> None:
-        """One scan of the process table and the resulting (possibly delayed) reports."""
-        want_cmdline = any(s.spec.uses_cmdline for s in self._states.values())
-        procs = await asyncio.to_thread(scan_processes, self.proc_root, want_cmdline)
-        self.scans += 1
-        for state in self._states.values():
-            count = sum(1 for p in procs if process_matches(state.spec, p))
-            self._apply(state, count)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            try:
-                await self.scan_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep tracking whatever one scan ran into
-                self._log(f"track_process scan failed: {exc!r}")
-            due += self.interval
-            await asyncio.sleep(max(0.0, due - loop.time()))
-
-    def _apply(self, state: _ProcessState, count: int) -> None:
-        spec = state.spec
-        if count != state.count:
-            self._log(
-                f"Process {spec.name}, number of current processes changed from "
-                f"{state.count} to {count}"
-            )
-        state.count = count
-        now_up = spec.within_quorum(count)
-        if state.up is None:
-            self._report(state, now_up)
-            return
-        if now_up == state.up:
-            self._cancel_timer(state)
-            return
-        delay = spec.fork_delay if now_up else spec.terminate_delay
-        if delay <= 0:
-            self._cancel_timer(state)
-            self._report(state, now_up)
-        elif state.pending != now_up:
-            self._cancel_timer(state)
-            state.pending = now_up
-            state.timer = asyncio.get_running_loop().call_later(delay, self._delay_expired, state)
-
-    def _delay_expired(self, state: _ProcessState) -> None:
-        state.timer = None
-        state.pending = None
-        now_up = state.spec.within_quorum(state.count)
-        if now_up != state.up:
-            self._report(state, now_up)
-
-    def _cancel_timer(self, state: _ProcessState) -> None:
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
-        state.pending = None
-
-    def _report(self, state: _ProcessState, now_up: bool) -> None:
-        state.up = now_up
-        self._on_change(state.spec.name, now_up)

@@ -50,6 +50,25 @@ def _enter(netns: str) -> None:
         os.close(fd)
 
 
+_origin_fd: int | None = None
+
+
+def keep_origin_netns() -> None:
+    """Keep a handle on the network namespace the process is in now, for the sockets that
+    work only there (the proc connector answers only in the initial one): called before
+    ``-s`` moves the whole process, as keepalived opens its process-event socket before
+    setns(). Children forked later inherit it."""
+    global _origin_fd
+    if _origin_fd is None:
+        _origin_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def origin_netns() -> str | None:
+    """The namespace :func:`keep_origin_netns` kept, as :func:`run_in_netns` takes it (None:
+    none was kept, the process never moved)."""
+    return None if _origin_fd is None else f"/proc/self/fd/{_origin_fd}"
+
+
 def enter_netns(netns: str) -> None:
     """Move the calling thread into ``netns`` for good: the whole process, when it has no
     other thread yet (the daemon's ``-s``, before it forks its VRRP child)."""

@@ -209,7 +209,10 @@ def test_quorum_and_delays_on_a_fake_proc(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_real_processes_are_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("events", [True, False], ids=["events", "polling"])
+def test_real_processes_are_counted(events: bool) -> None:
+    """Followed from the kernel's process events (polling where they cannot be had), or by
+    scanning /proc every 50 ms."""
     marker = f"{os.getpid()}.{time.monotonic_ns()}"
     spec = TrackProcessSpec("sleepers", "/bin/sleep", params=("1000", marker), quorum=2)
     changes: list[tuple[str, bool]] = []
@@ -221,8 +224,10 @@ def test_real_processes_are_counted(tmp_path: Path) -> None:
             await asyncio.sleep(0.02)
 
     async def main() -> None:
-        t = ProcessTracker([spec], lambda n, up: changes.append((n, up)), interval=0.05)
+        t = ProcessTracker([spec], lambda n, up: changes.append((n, up)), interval=0.05,
+                           events=events)
         t.start()
+        assert t.mode == "polling" or events
         await wait_for(1)
         # sleep accepts several durations and sums them; the marker makes ours unique.
         procs = [
