@@ -37,6 +37,8 @@ class Daemon:
     #: whether to pass -P (a build without the checker has no such option)
     binary: str = "keepalived"
     vrrp_only_flag: bool = True
+    #: environment variables added to the daemon's (``PYTHONPROFILEIMPORTTIME``, say)
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> Daemon:
         log = open(self.log_path, "a")  # noqa: SIM115 - closed when the process is reaped
@@ -53,7 +55,8 @@ class Daemon:
         else:
             argv = [self.binary, *(["-P"] if self.vrrp_only_flag else []), *common,
                     *self.extra]
-        self.proc = self.node.popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = self.node.popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **self.env} if self.env else None)
         log.close()
         return self
 

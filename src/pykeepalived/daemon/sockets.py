@@ -82,8 +82,8 @@ class AdvertSockets:
             # source is a local private macvlan's MAC (the peer's VMAC has ours) to that
             # macvlan only, never to the parent.
             try:
-                # The source is always given: looking it up here would run pyroute2's own
-                # event loop inside ours.
+                # The source is always given: the driver looked it up once already, and a
+                # lookup here would open a netlink socket of its own.
                 sender = VrrpSocket.open(
                     rt.family, rt.vip_if, src=rt.params.src,
                     group=None if rt.params.unicast else rt.params.destinations[0],

@@ -11,8 +11,8 @@ the child (not with ``-R``; and not after :data:`RESPAWN_LIMIT` deaths within
 :data:`RESPAWN_WINDOW` seconds: a child that keeps crashing must not keep flapping the cluster).
 docs/supervision.md has the design and the measurements.
 
-The parent stays small: it is forked before the daemon's heavy imports (asyncio, pyroute2, the
-driver) and never makes them. It is one poll loop over the child's channel, a signal wakeup fd
+The parent stays small: it is forked before the daemon's heavy imports (asyncio, the driver)
+and never makes them. It is one poll loop over the child's channel, a signal wakeup fd
 and the child's death bell (:mod:`pykeepalived.daemon.deathbell`: it rings at the start of the
 child's exit, before the kernel tears its memory down), with a timeout at the next heartbeat
 deadline. It passes on what keepalived's parent passes

@@ -1,13 +1,14 @@
-"""Removing addresses with hand-packed RTM_DELADDR messages: no pyroute2, a few microseconds each.
+"""Removing addresses with hand-packed RTM_DELADDR messages, a few microseconds each.
 
 The supervising parent (:mod:`pykeepalived.daemon.supervisor`) must take a dead VRRP child's
-VIPs off the interfaces within milliseconds, and it stays small by never importing pyroute2.
-So the request is packed here with :mod:`struct`, the bytes pyroute2 sends for
-``Netlink.remove_address`` (``tests/unit/net/test_addr_release.py`` holds them to it): the
-``ifaddrmsg`` header (family, prefix length, interface index), then for IPv4 ``IFA_LOCAL`` (the
-address) and ``IFA_ADDRESS`` (the peer, or the address again), for IPv6 ``IFA_ADDRESS`` (and
-``IFA_LOCAL`` when there is a peer). The kernel deletes the address with that prefix length on
-that interface, and answers every request (``NLM_F_ACK``) with its errno, so a failure can be
+VIPs off the interfaces within milliseconds, and for that it needs nothing but this module and
+:mod:`pykeepalived.net.nlwire` (no :class:`~pykeepalived.net.netlink.Netlink`). The request
+is packed with :mod:`struct`, the bytes ``Netlink.remove_address`` sends (and pyroute2 sent:
+``tests/unit/net/test_addr_release.py`` holds them to it): the ``ifaddrmsg`` header (family,
+prefix length, interface index), then for IPv4 ``IFA_LOCAL`` (the address) and
+``IFA_ADDRESS`` (the peer, or the address again), for IPv6 ``IFA_ADDRESS`` (and ``IFA_LOCAL``
+when there is a peer). The kernel deletes the address with that prefix length on that
+interface, and answers every request (``NLM_F_ACK``) with its errno, so a failure can be
 logged by name.
 """
 
@@ -20,14 +21,13 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from pykeepalived.net.nlwire import (
-    IFADDRMSG,
     NLM_F_ACK,
     NLM_F_REQUEST,
     NLMSGHDR,
     RTM_DELADDR,
-    address_attributes,
-    address_family,
     error_answers,
+    ifaddr_body,
+    message,
 )
 
 IPAddress = IPv4Address | IPv6Address
@@ -40,10 +40,8 @@ ALREADY_GONE = frozenset({errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH, errno.
 def encode_deladdr(ifindex: int, interface: IPInterface, *, peer: IPAddress | None = None,
                    seq: int = 0) -> bytes:
     """One RTM_DELADDR request (acknowledged), as ``Netlink.remove_address`` sends it."""
-    body = IFADDRMSG.pack(address_family(interface), interface.network.prefixlen, 0, 0, ifindex)
-    body += address_attributes(interface, peer)
-    return NLMSGHDR.pack(NLMSGHDR.size + len(body), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK,
-                         seq, 0) + body
+    return message(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, seq,
+                   ifaddr_body(ifindex, interface, peer=peer))
 
 
 def remove_addresses(requests: Sequence[bytes], *, timeout: float = 0.5,

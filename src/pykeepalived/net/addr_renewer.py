@@ -3,38 +3,30 @@
 A VIP is added with a short lifetime (see :mod:`pykeepalived.net.netlink`) so that it vanishes
 on its own if the daemon dies. While the daemon lives, it keeps the lifetime topped up with
 prebuilt RTM_NEWADDR (create-or-replace) messages, sent in batches on a raw netlink socket of
-their own without waiting for answers. The messages are packed by hand rather than with
-pyroute2's encoder (the bytes are the same; a unit test holds them to it): packing is a few
-microseconds, pyroute2's encoder a fraction of a millisecond, and the first renewal round for
-hundreds of VIPs runs on the event loop.
+their own without waiting for answers. The messages are packed with :mod:`struct`
+(:func:`pykeepalived.net.nlwire.ifaddr_body`; the bytes are those pyroute2's encoder makes, a
+unit test holds them to it): packing is a few microseconds, pyroute2's encoder took a fraction
+of a millisecond, and the first renewal round for hundreds of VIPs runs on the event loop.
 """
 
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Sequence
 from ipaddress import IPv4Address
 
-from pyroute2.netlink import NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_NEWADDR
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
-
-from pykeepalived.net.netlink import INFINITY_LIFE_TIME, IPAddress, IPInterface, scope_number
+from pykeepalived.net.netlink import IPAddress, IPInterface, scope_number
 from pykeepalived.net.netns import run_in_netns
 from pykeepalived.net.nlwire import (
-    IFA_BROADCAST,
-    IFA_CACHEINFO,
-    IFA_LABEL,
-    IFADDRMSG,
-    NLMSGHDR,
-    address_attributes,
-    address_family,
+    NLM_F_CREATE,
+    NLM_F_REPLACE,
+    NLM_F_REQUEST,
+    RTM_NEWADDR,
     error_answers,
-    rtattr,
+    ifaddr_body,
+    lifetime_seconds,
+    message,
 )
-
-_CACHEINFO = struct.Struct("=IIII")  # preferred, valid, cstamp, tstamp
 
 
 def encode_newaddr(
@@ -54,17 +46,9 @@ def encode_newaddr(
     Used for crash-safe VIP renewal: replacing an existing address only refreshes its
     lifetimes, and one that has already expired is created again with all its attributes.
     """
-    body = IFADDRMSG.pack(address_family(interface), interface.network.prefixlen,
-                          IFA_F_NODAD if nodad else 0, scope_number(scope) or 0, ifindex)
-    body += address_attributes(interface, peer)
-    if brd is not None:
-        body += rtattr(IFA_BROADCAST, brd.packed)
-    if label is not None:
-        body += rtattr(IFA_LABEL, label.encode() + b"\0")
-    secs = INFINITY_LIFE_TIME if lifetime is None else max(0, round(lifetime))
-    body += rtattr(IFA_CACHEINFO, _CACHEINFO.pack(secs, secs, 0, 0))
-    flags = NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE
-    return NLMSGHDR.pack(NLMSGHDR.size + len(body), RTM_NEWADDR, flags, seq, 0) + body
+    body = ifaddr_body(ifindex, interface, peer=peer, brd=brd, scope=scope_number(scope) or 0,
+                       label=label, cacheinfo=lifetime_seconds(lifetime), nodad=nodad)
+    return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_REPLACE | NLM_F_CREATE, seq, body)
 
 
 class AddressRenewer:

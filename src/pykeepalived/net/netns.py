@@ -4,9 +4,8 @@ A socket belongs to the network namespace of the thread that created it and stay
 its whole life. Python 3.11 has no ``os.setns``, so :func:`run_in_netns` calls ``setns(2)``
 through ctypes in a short-lived helper thread, runs the callable there (create sockets, write
 ``/proc/sys/net`` entries, resolve interface names) and hands back the result. The calling
-thread, and so the rest of the process, never changes namespace. (The exceptions use
-:func:`enter_netns`: ``-s NAME`` moves the whole daemon, before it forks its VRRP child, and
-:class:`pykeepalived.net.netlink.Netlink` moves its private worker thread.)
+thread, and so the rest of the process, never changes namespace. (The one exception is
+:func:`enter_netns`: ``-s NAME`` moves the whole daemon, before it forks its VRRP child.)
 
 The daemon itself normally runs inside its namespace (``ip netns exec``) and passes ``None``.
 """

@@ -1,8 +1,9 @@
 """Link and address notifications from the kernel, pushed into the daemon's event loop.
 
 A NETLINK_ROUTE socket of our own, bound to the link and address multicast groups and watched
-with ``loop.add_reader``: it never blocks, and each datagram is decoded with pyroute2's message
-classes. Requests (and re-reading state after an overrun) go through
+with ``loop.add_reader``: it never blocks, and each datagram is decoded with :mod:`struct`
+(:class:`pykeepalived.net.rtnl.LinkMessage`, :func:`pykeepalived.net.netlink.decode_address`).
+Requests (and re-reading state after an overrun) go through
 :class:`pykeepalived.net.netlink.Netlink`.
 """
 
@@ -16,7 +17,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pyroute2.netlink.rtnl import (
+from pykeepalived.net.netlink import IPInterface, decode_address
+from pykeepalived.net.netns import run_in_netns
+from pykeepalived.net.nlwire import (
+    IFF_LOWER_UP,
+    IFF_UP,
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_NEWADDR,
@@ -24,13 +29,9 @@ from pyroute2.netlink.rtnl import (
     RTMGRP_IPV4_IFADDR,
     RTMGRP_IPV6_IFADDR,
     RTMGRP_LINK,
+    split_messages,
 )
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOWER_UP, IFF_UP, ifinfmsg
-
-from pykeepalived.net.netlink import IPInterface, decode_address
-from pykeepalived.net.netns import run_in_netns
-from pykeepalived.net.nlwire import split_messages
+from pykeepalived.net.rtnl import LinkMessage
 
 #: Multicast groups to pass to :func:`open_event_socket`.
 LINK_GROUPS = RTMGRP_LINK
@@ -59,21 +60,18 @@ def parse_rtnl_events(data: bytes) -> Iterator[LinkEvent | AddressEvent]:
     for msg_type, _seq, chunk in split_messages(data):
         try:
             if msg_type in (RTM_NEWLINK, RTM_DELLINK):
-                link = ifinfmsg(chunk)
-                link.decode()
-                flags = link["flags"]
+                link = LinkMessage(chunk)
+                flags = link.flags
                 admin = bool(flags & IFF_UP)
                 yield LinkEvent(
-                    ifname=link.get_attr("IFLA_IFNAME") or "",
-                    ifindex=link["index"],
+                    ifname=link.ifname or "",
+                    ifindex=link.index,
                     up=admin and bool(flags & IFF_LOWER_UP) and msg_type == RTM_NEWLINK,
                     admin_up=admin,
                     deleted=msg_type == RTM_DELLINK,
                 )
             elif msg_type in (RTM_NEWADDR, RTM_DELADDR):
-                addr = ifaddrmsg(chunk)
-                addr.decode()
-                info = decode_address(addr)
+                info = decode_address(chunk)
                 yield AddressEvent(
                     ifindex=info.ifindex,
                     interface=info.interface,
