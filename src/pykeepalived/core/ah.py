@@ -24,7 +24,6 @@ kernel would replace) and the datagram goes out with IP_HDRINCL exactly as built
 
 from __future__ import annotations
 
-import hmac
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -81,6 +80,8 @@ def _icv(key: bytes, ip_header: bytes, ah_header: bytes, message: bytes, *,
     masked[10:12] = b"\0\0"  # header checksum
     if unicast:
         masked[8] = 0  # TTL
+    import hmac  # here: OpenSSL is loaded only by daemons that use auth_type AH (memory)
+
     mac = hmac.new(key, digestmod="md5")
     mac.update(bytes(masked))
     mac.update(ah_header[: AH_LEN - ICV_LEN] + _ZERO_ICV)
@@ -127,6 +128,8 @@ def open_datagram(ip_header: bytes, payload: bytes, *, key: bytes, unicast: bool
         raise PacketError(DropReason.TOO_SHORT, "IPv4 header")
     ah = payload[:AH_LEN]
     expected = _icv(key, ip_header, ah, message, unicast=unicast)
+    import hmac
+
     if not hmac.compare_digest(expected, ah[AH_LEN - ICV_LEN:]):
         raise PacketError(DropReason.AUTH_FAILURE, "IPSEC-AH: invalid HMAC-MD5 value "
                           "(fields changed on the way, or a different password)")

@@ -29,7 +29,6 @@ still accepts adverts without; ``enforce`` (the default) requires them.
 from __future__ import annotations
 
 import enum
-import hmac
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +119,8 @@ def compute(key: bytes, message: bytes, prefix: bytes, version: int, vrid: int,
             src: IPAddress) -> bytes:
     """The 16-byte HMAC of ``message`` (the VRRP message) with the trailer ``prefix`` (its
     first 12 bytes), sent from ``src``."""
+    import hmac  # here: OpenSSL is loaded only by daemons that use auth_hmac (memory)
+
     mac = hmac.new(key, digestmod="sha256")
     mac.update(hmac_pseudo_header(version, vrid, src))
     mac.update(message[:6])
@@ -230,6 +231,8 @@ class HmacAuth:
             return Outcome.UNKNOWN_KEY
         expected = compute(key, message, trailer_bytes[:TRAILER_LEN - HMAC_LEN], version, vrid,
                            src)
+        import hmac
+
         if not hmac.compare_digest(expected, trailer_bytes[TRAILER_LEN - HMAC_LEN:]):
             return Outcome.INVALID_HMAC
         state = self._state(src, unicast)

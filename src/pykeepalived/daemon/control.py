@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import grp
-import hashlib
 import json
 import os
 import socket
@@ -61,7 +60,11 @@ def _pid_tag(pid_file: str | None) -> str | None:
         return None
     full = os.path.abspath(pid_file)
     stem = os.path.splitext(os.path.basename(full))[0] or "pid"
-    return f"{stem}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+    try:  # CPython's own SHA-1: the same digest without loading OpenSSL (memory)
+        from _sha1 import sha1
+    except ImportError:  # pragma: no cover - another Python
+        from hashlib import sha1
+    return f"{stem}-{sha1(full.encode()).hexdigest()[:8]}"
 
 
 def default_control_socket(pid_file: str | None = None) -> str:

@@ -108,7 +108,13 @@ def vrrp_child(options: argparse.Namespace, facility: str | None, parent_log: Ev
         # process's event loop and reach systemd through the parent.
         os.environ["WATCHDOG_PID"] = str(os.getpid())
     log = _logging(options, facility, "Keepalived_vrrp")
+    # asyncio without its TLS support (never used here): 4 MiB of libssl and its module less.
+    # Only while asyncio is imported: anything that wants ssl later (metrics) still gets it.
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     import asyncio
+
+    if sys.modules.get("ssl", True) is None:
+        del sys.modules["ssl"]
 
     from pykeepalived.daemon.driver import DEFAULT_VIP_LIFETIME, Daemon
     from pykeepalived.daemon.lastword import RelayNotifier
