@@ -30,17 +30,18 @@ PARTS = ("failover", "client", "resources", "timers", "profile", "auth")
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    runs: int
+    runs: int  # client samples per scenario
+    failover_runs: dict[str, int]
     resource_window: float
     resource_counts: tuple[int, ...]
     timer_window: float
     profile_seconds: float
 
 
-FULL = Plan(runs=10, resource_window=60.0, resource_counts=resources.COUNTS, timer_window=120.0,
-            profile_seconds=15.0)
-QUICK = Plan(runs=1, resource_window=5.0, resource_counts=(1, 50), timer_window=5.0,
-             profile_seconds=5.0)
+FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=60.0,
+            resource_counts=resources.COUNTS, timer_window=120.0, profile_seconds=15.0)
+QUICK = Plan(runs=1, failover_runs={f: 1 for f in failover.FAULTS}, resource_window=5.0,
+             resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0)
 
 
 def _cmd(argv: list[str]) -> str:
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                    + (" --note '…'" if args.note else ""),
     })
     if "failover" in parts:
-        res.failover = failover.run(runs, rng)
+        res.failover = failover.run(
+            {f: args.runs for f in failover.FAULTS} if args.runs else plan.failover_runs, rng)
     if "client" in parts:
         res.client = client.run(runs, rng)
     if "resources" in parts:
