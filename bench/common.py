@@ -232,6 +232,8 @@ class Results:
     timers: list[dict[str, object]] = field(default_factory=list)
     profile: dict[str, object] = field(default_factory=dict)
     auth: list[dict[str, object]] = field(default_factory=list)
+    track: list[dict[str, object]] = field(default_factory=list)
+    vips: list[dict[str, object]] = field(default_factory=list)
 
 
 def log(msg: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import client, failover, timers
+from bench import client, failover, timers, track, vips
 from bench.common import KIND_NAMES, Results, Summary, ratio
 
 Row = dict[str, Any]
@@ -464,6 +464,83 @@ def section_timers(rows: list[Row], checks: Checks) -> list[str]:
     return out
 
 
+def section_track(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 5. Tracked service dies: kill haproxy -> VIP on the backup", "",
+           "A stand-in process named haproxy (a copy of /bin/sleep) on the master, killed by PID; "
+           "time to the VIP's rtnetlink event on the backup. VRRPv3 0.1 s, n1 150 tracks, n2 "
+           "100; `vrrp_track_process` (weight 0: FAULT) or `vrrp_script \"pgrep haproxy\"` "
+           "(interval 2, fall 1, rise 1, weight 0). Seconds, min / **median** / max.", ""]
+    body = []
+    for style in track.STYLES:
+        ka = Summary.of(_values(rows, "seconds", style=style, kind="ka"))
+        py = Summary.of(_values(rows, "seconds", style=style, kind="py"))
+        if ka is None and py is None:
+            continue
+        med = ratio(_med(py), _med(ka))
+        body.append((track.STYLE_LABEL[style], _mmm(ka), _mmm(py), _r(med),
+                     _r(ratio(_mx(py), _mx(ka)))))
+        checks.add(f"kill haproxy -> VIP on the backup, {track.STYLE_LABEL[style]}: ratio "
+                   "median <= 1.0", f"{_r(med)} ({_f(_med(py))} s vs {_f(_med(ka))} s)",
+                   None if med is None else med <= 1.0)
+    out += _table(["tracking", "keepalived", "pykeepalived", "ratio median", "ratio max"], body)
+    return [*out, ""]
+
+
+def section_vips(rows: list[Row], checks: Checks) -> list[str]:
+    out = ["## 6. Many VIPs", "",
+           "VRRPv3 1 s, n1 150 master, n2 100. Takeover (n1 killed): per instance from the new "
+           "master's first advert on the wire (its MASTER decision) to the last of its VIPs' "
+           "rtnetlink events (installed) and to the first gratuitous ARP of the last of them "
+           "(announced); the worst instance, ms, median over the takeovers. Steady state: the "
+           "master's CPU over the window (pykeepalived renews its crash-safe VIPs' lifetimes; "
+           "keepalived renews nothing) and the gaps between its adverts on the wire.", ""]
+    body = []
+
+    def one(part: str, config: str, kind: str, key: str) -> float | None:
+        s = Summary.of(_values(rows, key, part=part, config=config, kind=kind))
+        return None if s is None else s.median
+    base = {k: one("steady", "1", k, "gap_p99_ms") for k in ("ka", "py")}
+    for config in vips.CONFIGS:
+        if not any(r["config"] == config for r in rows):
+            continue
+        v = {(k, key): (1000 * x if (x := one("takeover", config, k, key)) is not None
+                        and key.endswith("_s") else x)
+             for k in ("ka", "py")
+             for key in ("install_s", "announce_s", "cpu_pct", "gap_p99_ms", "gap_max_ms",
+                         "rss_mib")}
+        for key in ("cpu_pct", "gap_p99_ms", "gap_max_ms", "rss_mib"):
+            for k in ("ka", "py"):
+                v[(k, key)] = one("steady", config, k, key)
+
+        def pair(key: str, d: int = 1, v: dict[tuple[str, str], Any] = v) -> str:
+            return f"{_f(v[('ka', key)], d)} / {_f(v[('py', key)], d)}"
+        body.append((vips.CONFIG_LABEL[config], pair("install_s"), pair("announce_s"),
+                     pair("cpu_pct", 3), pair("gap_p99_ms", 2), pair("gap_max_ms", 2),
+                     pair("rss_mib")))
+        if config == "1":
+            continue
+        label = vips.CONFIG_LABEL[config]
+        for key, what in (("install_s", "MASTER decision -> every VIP on the interface"),
+                          ("announce_s", "MASTER decision -> every VIP announced (GARP)"),
+                          ("cpu_pct", "master CPU over the window (VIP renewal)")):
+            ka, py = v[("ka", key)], v[("py", key)]
+            unit = " %" if key == "cpu_pct" else " ms"
+            checks.add(f"{label}: {what} <= keepalived",
+                       f"{_f(py, 3 if unit == ' %' else 1)}{unit} vs "
+                       f"{_f(ka, 3 if unit == ' %' else 1)}{unit}",
+                       None if ka is None or py is None else py <= ka)
+        p99, b99 = v[("py", "gap_p99_ms")], base["py"]
+        checks.add(f"{label}: advert gap p99 within 1 ms of the p99 with one VIP "
+                   "(VIP renewal never delays an advert)",
+                   f"{_f(p99, 2)} ms vs {_f(b99, 2)} ms (keepalived "
+                   f"{_f(v[('ka', 'gap_p99_ms')], 2)} vs {_f(base['ka'], 2)})",
+                   None if p99 is None or b99 is None else p99 <= b99 + 1.0)
+    out += _table(["configuration", "installed, ms (ka / py)", "announced, ms (ka / py)",
+                   "master CPU % (ka / py)", "advert gap p99 ms (ka / py)",
+                   "advert gap max ms (ka / py)", "RSS MiB (ka / py)"], body)
+    return [*out, ""]
+
+
 # Frames every sample shares (interpreter start-up, the event loop, thread bootstrap): they say
 # nothing about where the time goes, so the inclusive table leaves them out.
 BOILERPLATE = ("(base_events.py)", "(events.py)", "(runners.py)", "(<frozen runpy>)",
@@ -541,6 +618,10 @@ def render(res: Results, docs: Path, findings: str = "") -> str:
     if res.timers:
         parts += section_timers(res.timers, checks)
         plotted.append(plot_timers(res.timers, pngdir / "timers.png"))
+    if res.track:
+        parts += section_track(res.track, checks)
+    if res.vips:
+        parts += section_vips(res.vips, checks)
     head = [
         "# Benchmarks: pykeepalived against keepalived", "",
         "Generated by `sudo ./scripts/bench` (see `bench/`); every figure below comes from the "

@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import auth, client, failover, profile, report, resources, timers
+from bench import auth, client, failover, profile, report, resources, timers, track, vips
 from bench.common import Results, log
 from tests.netns.lab import sweep_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("failover", "client", "resources", "timers", "profile", "auth")
+PARTS = ("failover", "client", "resources", "timers", "profile", "auth", "track", "vips")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +36,16 @@ class Plan:
     resource_counts: tuple[int, ...]
     timer_window: float
     profile_seconds: float
+    track_runs: int
+    vip_window: float
 
 
 FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=60.0,
-            resource_counts=resources.COUNTS, timer_window=120.0, profile_seconds=15.0)
+            resource_counts=resources.COUNTS, timer_window=90.0, profile_seconds=15.0,
+            track_runs=10, vip_window=30.0)
 QUICK = Plan(runs=1, failover_runs={f: 1 for f in failover.FAULTS}, resource_window=5.0,
-             resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0)
+             resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0,
+             track_runs=2, vip_window=5.0)
 
 
 def _cmd(argv: list[str]) -> str:
@@ -153,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         res.profile = profile.run(255, 1.0, plan.profile_seconds)
     if "auth" in parts:
         res.auth = auth.run(1000 if args.quick else 5000)
+    if "track" in parts:
+        res.track = track.run(args.runs or plan.track_runs, rng)
+    if "vips" in parts:
+        res.vips = vips.run(plan.vip_window, takeovers=1 if args.quick else 2)
     res.meta["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res.meta["duration_min"] = (time.monotonic() - start) / 60
     args.json.write_text(json.dumps(dataclasses.asdict(res), indent=1))
