@@ -520,21 +520,32 @@ def section_vips(rows: list[Row], checks: Checks) -> list[str]:
         if config == "1":
             continue
         label = vips.CONFIG_LABEL[config]
+        failed = next((r["error"] for r in rows if r.get("part") == "error"
+                       and r["kind"] == "py" and r["config"] == config), None)
+
+        def verdict(ok: bool | None, failed: str | None = failed) -> bool | None:
+            return False if failed else ok
         for key, what in (("install_s", "MASTER decision -> every VIP on the interface"),
                           ("announce_s", "MASTER decision -> every VIP announced (GARP)"),
-                          ("cpu_pct", "master CPU over the window (VIP renewal)")):
+                          ("cpu_pct", "master CPU over the window (adverts + VIP renewal)")):
             ka, py = v[("ka", key)], v[("py", key)]
             unit = " %" if key == "cpu_pct" else " ms"
             checks.add(f"{label}: {what} <= keepalived",
+                       f"pykeepalived failed ({failed}); keepalived "
+                       f"{_f(ka, 3 if unit == ' %' else 1)}{unit}" if failed else
                        f"{_f(py, 3 if unit == ' %' else 1)}{unit} vs "
                        f"{_f(ka, 3 if unit == ' %' else 1)}{unit}",
-                       None if ka is None or py is None else py <= ka)
+                       verdict(None if ka is None or py is None else py <= ka))
         p99, b99 = v[("py", "gap_p99_ms")], base["py"]
         checks.add(f"{label}: advert gap p99 within 1 ms of the p99 with one VIP "
                    "(VIP renewal never delays an advert)",
                    f"{_f(p99, 2)} ms vs {_f(b99, 2)} ms (keepalived "
                    f"{_f(v[('ka', 'gap_p99_ms')], 2)} vs {_f(base['ka'], 2)})",
-                   None if p99 is None or b99 is None else p99 <= b99 + 1.0)
+                   verdict(None if p99 is None or b99 is None else p99 <= b99 + 1.0))
+    out += [f"- {KIND_NAMES[r['kind']]}, {vips.CONFIG_LABEL[r['config']]}: {r['error']}"
+            for r in rows if r.get("part") == "error"]
+    if out[-1] != "":
+        out.append("")
     out += _table(["configuration", "installed, ms (ka / py)", "announced, ms (ka / py)",
                    "master CPU % (ka / py)", "advert gap p99 ms (ka / py)",
                    "advert gap max ms (ka / py)", "RSS MiB (ka / py)"], body)

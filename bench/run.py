@@ -1,6 +1,9 @@
-"""The benchmark command: run all four parts on keepalived and pykeepalived, write the report.
+"""The benchmark command: run every part on keepalived and pykeepalived, write the report.
 
-``sudo ./scripts/bench`` (full run, about 25 minutes on a 2-core machine) or ``--quick`` (a smoke
+Parts: failover (issue 14's method: 30 samples for crash, link down and graceful, also measured
+from the wire), client, resources, timers, profile, auth, track (kill haproxy with
+track_process or a pgrep script) and vips (1,000 VIPs, 255 x 4). ``sudo ./scripts/bench`` (full
+run, about 40 minutes on a 2-core machine) or ``--quick`` (a smoke
 run of a few minutes with one sample per scenario and short windows, for developing the suite).
 Raw results go to ``bench/results.json``; ``--report-only`` re-renders docs/BENCHMARKS.md from it.
 """

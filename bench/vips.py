@@ -5,8 +5,9 @@ Per configuration a keepalived lab and a pykeepalived lab (n1 priority 150 maste
 
 Takeover: n1 is killed (-9) and, per instance, the time runs from the MASTER decision, taken as
 the new master's first advert on the wire (both daemons send it before adding addresses), to the
-last of its VIPs' rtnetlink add events on n2 (installed) and to the first gratuitous ARP of the
-last of its VIPs on the wire (announced); the figure is the worst instance. The labs take turns.
+last of its VIPs' rtnetlink add events on n2 (installed; :class:`bench.wire.AddrTap`) and to
+the first gratuitous ARP of the last of its VIPs on the wire (announced); the figure is the
+worst instance. The labs take turns.
 n1 is then restarted and preempts back.
 
 Steady state, both labs at once, after the second gratuitous ARP burst (garp_master_delay 5 s):
@@ -34,7 +35,7 @@ from bench.common import (
     percentile,
     rss_kib,
 )
-from bench.wire import WireTap
+from bench.wire import AddrTap, WireTap
 from tests.netns.daemons import Cluster
 from tests.netns.lab import Lab
 
@@ -71,6 +72,8 @@ class VipBed:
     lab: Lab
     cluster: Cluster
     tap: WireTap
+    addr_tap: AddrTap
+    error: str = ""
 
     @property
     def all_ips(self) -> set[str]:
@@ -79,11 +82,21 @@ class VipBed:
     def holds_all(self, node: str, timeout: float) -> bool:
         want = self.all_ips
         deadline = time.monotonic() + timeout
+        d = self.cluster.daemons[node]
         while time.monotonic() < deadline:
-            if want <= {str(a.ip) for a in self.cluster.daemons[node].node.addresses()}:
+            if want <= {str(a.ip) for a in d.node.addresses()}:
                 return True
+            if not d.alive():
+                break
             time.sleep(0.2)
         return False
+
+    def failure(self, node: str) -> str:
+        """Why ``node`` does not hold every VIP: the last error its daemon logged."""
+        log_lines = self.cluster.daemons[node].log().splitlines()
+        lines = ([ln for ln in log_lines if "unhandled" in ln]
+                 or [ln for ln in log_lines if "rror" in ln or "not respawning" in ln])
+        return (lines[-1].split(": ", 1)[-1] if lines else "no error logged")[:200]
 
 
 @contextlib.contextmanager
@@ -97,10 +110,13 @@ def bed(kind: str, config: str) -> Iterator[VipBed]:
             add_daemon(cluster, n1, config_text(insts, 150), kind)
             add_daemon(cluster, n2, config_text(insts, 100), kind)
             tap.start()
+            addr_tap = AddrTap(n2.ns)
+            lab.watchers.append(addr_tap)  # type: ignore[arg-type]  # closed with the lab
             cluster.start_all()
-            b = VipBed(kind, config, insts, lab, cluster, tap)
+            b = VipBed(kind, config, insts, lab, cluster, tap, addr_tap)
             if not b.holds_all("n1", 60):
-                log(f"  vips {kind} {config}: n1 does not hold every VIP")
+                b.error = f"n1 does not hold every VIP: {b.failure('n1')}"
+                log(f"  vips {kind} {config}: {b.error}")
             yield b
         finally:
             cluster.stop_all()
@@ -116,11 +132,7 @@ def takeover(b: VipBed) -> dict[str, object]:
     complete = b.holds_all("n2", 30)
     time.sleep(1.0)  # the first gratuitous ARP burst
     b.tap.settle(0.5)
-    added: dict[str, float] = {}
-    for ts, ev in list(b.cluster.watchers["n2"].events):
-        ip = str(ev.interface.ip)
-        if ts >= t and ev.added and ip not in added:
-            added[ip] = ts
+    added = b.addr_tap.first_added(t)
     garps = b.tap.first_garp(b.all_ips, t)
     installs, announces = [], []
     for inst in b.insts:
@@ -174,10 +186,14 @@ def run(window: float, takeovers: int = 2,
     for config in configs:
         log(f"vips: {CONFIG_LABEL[config]}, {takeovers} takeovers, {window:g} s window")
         with bed("ka", config) as ka, bed("py", config) as py:
-            beds = {"ka": ka, "py": py}
+            beds = {k: b for k, b in (("ka", ka), ("py", py)) if not b.error}
+            rows += [{"part": "error", "kind": b.kind, "config": config, "error": b.error}
+                     for b in (ka, py) if b.error]
             if config != "1":
                 for i in range(takeovers):
                     for kind in (KINDS if i % 2 == 0 else tuple(reversed(KINDS))):
-                        rows.append({"part": "takeover", "run": i, **takeover(beds[kind])})
-            rows += [{"part": "steady", **r} for r in steady([ka, py], window)]
+                        if kind in beds:
+                            rows.append({"part": "takeover", "run": i,
+                                         **takeover(beds[kind])})
+            rows += [{"part": "steady", **r} for r in steady(list(beds.values()), window)]
     return rows
