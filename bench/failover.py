@@ -164,15 +164,17 @@ def _wire(b: Bed, scenario: str, t: float,
         if scenario in ("crash", "link_down") and ev is not None:
             last = b.tap.last_advert(MASTER_IP, inst.vrid, ev)
             if last is not None and last.ts > t - 2 * inst.advert_int - 0.5:
-                mdi = master_down_interval(inst.version, BACKUP_PRIO, inst.advert_int)
+                # v3: the backup times out on the interval the master advertises
+                adv = last.adver_int if inst.version == 3 else inst.advert_int
+                mdi = master_down_interval(inst.version, BACKUP_PRIO, adv)
                 got = {"from_last": ev - last.ts, "reaction": ev - (last.ts + mdi)}
         elif scenario == "graceful":
             p0 = b.tap.first_p0(MASTER_IP, inst.vrid, t)
             if p0 is not None:
                 got["to_p0"] = p0.ts - t
                 if ev is not None:
-                    got["reaction"] = ev - (p0.ts + skew_time(inst.version, BACKUP_PRIO,
-                                                              inst.advert_int))
+                    adv = p0.adver_int if inst.version == 3 else inst.advert_int
+                    got["reaction"] = ev - (p0.ts + skew_time(inst.version, BACKUP_PRIO, adv))
         out[inst.name] = got
     return out
 

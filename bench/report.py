@@ -379,7 +379,8 @@ def section_resources(rows: list[Row], checks: Checks) -> list[str]:
            "one core; per advert = that CPU time divided by the VRRP packets the master sent / "
            "the backup received (nftables counters). RSS / PSS summed over the daemon's "
            "processes (keepalived: parent and VRRP child). One measurement per configuration "
-           "(a 60 s window is already an average over 60-15,300 adverts).", ""]
+           "(the window, 60 s for one instance and 30 s otherwise in a full run, is already an "
+           "average over 60 to 7,650 adverts).", ""]
     body = []
     keys = sorted({(r["count"], r["advert_int"], r["role"]) for r in rows},
                   key=lambda k: (k[0], -k[1], k[2]))

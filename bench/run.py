@@ -36,6 +36,7 @@ class Plan:
     runs: int  # client samples per scenario
     failover_runs: dict[str, int]
     resource_window: float
+    one_window: float  # the 1-instance resource cells
     resource_counts: tuple[int, ...]
     timer_window: float
     profile_seconds: float
@@ -43,10 +44,11 @@ class Plan:
     vip_window: float
 
 
-FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=60.0,
+FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=30.0, one_window=60.0,
             resource_counts=resources.COUNTS, timer_window=90.0, profile_seconds=15.0,
             track_runs=10, vip_window=30.0)
 QUICK = Plan(runs=1, failover_runs={f: 1 for f in failover.FAULTS}, resource_window=5.0,
+             one_window=5.0,
              resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0,
              track_runs=2, vip_window=5.0)
 
@@ -153,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     if "client" in parts:
         res.client = client.run(runs, rng)
     if "resources" in parts:
-        res.resources = resources.run(plan.resource_window, plan.resource_counts)
+        res.resources = resources.run(plan.resource_window, plan.resource_counts,
+                                      plan.one_window)
     if "timers" in parts:
         res.timers = timers.run(plan.timer_window)
     if "profile" in parts and not args.quick:
