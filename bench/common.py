@@ -33,24 +33,46 @@ class Inst:
     version: int
     advert_int: float
     vip: str  # "192.0.2.111/24"
-    track_script: str | None = None
+    track_script: str | None = None  # one or more names, space separated
+    track_process: str | None = None
+    more_vips: tuple[str, ...] = ()  # further addresses ("10.20.0.1/32")
 
 
-def config_text(insts: Sequence[Inst], prio: int, *, scripts: dict[str, str] | None = None,
+@dataclass(frozen=True)
+class Script:
+    """A vrrp_script with its timing and weight (weight 0: FAULT when it fails)."""
+
+    cmd: str
+    interval: float = 1.0
+    fall: int = 1
+    rise: int = 1
+    weight: int = 0
+
+
+def config_text(insts: Sequence[Inst], prio: int, *,
+                scripts: dict[str, str | Script] | None = None, head: str = "",
                 iface: str = "eth0") -> str:
-    """A keepalived.conf both daemons accept: global defs, scripts, one block per instance."""
-    out = ["global_defs {\n    script_user root\n}\n"]
-    for name, cmd in (scripts or {}).items():
-        out.append(f'vrrp_script {name} {{\n    script "{cmd}"\n    interval 1\n'
-                   "    fall 1\n    rise 1\n}\n")
+    """A keepalived.conf both daemons accept: global defs, scripts, one block per instance.
+
+    A script given as a plain command runs every second, fall 1, rise 1, weight 0; ``head`` is
+    put before the instances as it is (vrrp_track_process blocks, say)."""
+    out = ["global_defs {\n    script_user root\n}\n", head]
+    for name, spec in (scripts or {}).items():
+        sc = spec if isinstance(spec, Script) else Script(spec)
+        weight = f"    weight {sc.weight}\n" if sc.weight else ""
+        out.append(f'vrrp_script {name} {{\n    script "{sc.cmd}"\n    interval {sc.interval:g}\n'
+                   f"    fall {sc.fall}\n    rise {sc.rise}\n{weight}}}\n")
     for i in insts:
-        track = (f"    track_script {{\n        {i.track_script}\n    }}\n"
-                 if i.track_script else "")
+        track = "".join(
+            f"    {key} {{\n" + "".join(f"        {n}\n" for n in names.split()) + "    }\n"
+            for key, names in (("track_script", i.track_script),
+                               ("track_process", i.track_process)) if names)
+        vips = "".join(f"        {v} dev {iface}\n" for v in (i.vip, *i.more_vips))
         out.append(
             f"vrrp_instance {i.name} {{\n    state BACKUP\n    interface {iface}\n"
             f"    version {i.version}\n    virtual_router_id {i.vrid}\n    priority {prio}\n"
             f"    advert_int {i.advert_int:g}\n{track}"
-            f"    virtual_ipaddress {{\n        {i.vip} dev {iface}\n    }}\n}}\n"
+            f"    virtual_ipaddress {{\n{vips}    }}\n}}\n"
         )
     return "".join(out)
 
@@ -210,6 +232,8 @@ class Results:
     timers: list[dict[str, object]] = field(default_factory=list)
     profile: dict[str, object] = field(default_factory=dict)
     auth: list[dict[str, object]] = field(default_factory=list)
+    track: list[dict[str, object]] = field(default_factory=list)
+    vips: list[dict[str, object]] = field(default_factory=list)
 
 
 def log(msg: str) -> None:

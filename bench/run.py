@@ -1,6 +1,9 @@
-"""The benchmark command: run all four parts on keepalived and pykeepalived, write the report.
+"""The benchmark command: run every part on keepalived and pykeepalived, write the report.
 
-``sudo ./scripts/bench`` (full run, about 25 minutes on a 2-core machine) or ``--quick`` (a smoke
+Parts: failover (issue 14's method: 30 samples for crash, link down and graceful, also measured
+from the wire), client, resources, timers, profile, auth, track (kill haproxy with
+track_process or a pgrep script) and vips (1,000 VIPs, 255 x 4). ``sudo ./scripts/bench`` (full
+run, about 40 minutes on a 2-core machine) or ``--quick`` (a smoke
 run of a few minutes with one sample per scenario and short windows, for developing the suite).
 Raw results go to ``bench/results.json``; ``--report-only`` re-renders docs/BENCHMARKS.md from it.
 """
@@ -20,27 +23,34 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import auth, client, failover, profile, report, resources, timers
+from bench import auth, client, failover, profile, report, resources, timers, track, vips
 from bench.common import Results, log
 from tests.netns.lab import sweep_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("failover", "client", "resources", "timers", "profile", "auth")
+PARTS = ("failover", "client", "resources", "timers", "profile", "auth", "track", "vips")
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    runs: int
+    runs: int  # client samples per scenario
+    failover_runs: dict[str, int]
     resource_window: float
+    one_window: float  # the 1-instance resource cells
     resource_counts: tuple[int, ...]
     timer_window: float
     profile_seconds: float
+    track_runs: int
+    vip_window: float
 
 
-FULL = Plan(runs=10, resource_window=60.0, resource_counts=resources.COUNTS, timer_window=120.0,
-            profile_seconds=15.0)
-QUICK = Plan(runs=1, resource_window=5.0, resource_counts=(1, 50), timer_window=5.0,
-             profile_seconds=5.0)
+FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=30.0, one_window=60.0,
+            resource_counts=resources.COUNTS, timer_window=90.0, profile_seconds=15.0,
+            track_runs=10, vip_window=30.0)
+QUICK = Plan(runs=1, failover_runs={f: 1 for f in failover.FAULTS}, resource_window=5.0,
+             one_window=5.0,
+             resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0,
+             track_runs=2, vip_window=5.0)
 
 
 def _cmd(argv: list[str]) -> str:
@@ -140,17 +150,23 @@ def main(argv: list[str] | None = None) -> int:
                    + (" --note '…'" if args.note else ""),
     })
     if "failover" in parts:
-        res.failover = failover.run(runs, rng)
+        res.failover = failover.run(
+            {f: args.runs for f in failover.FAULTS} if args.runs else plan.failover_runs, rng)
     if "client" in parts:
         res.client = client.run(runs, rng)
     if "resources" in parts:
-        res.resources = resources.run(plan.resource_window, plan.resource_counts)
+        res.resources = resources.run(plan.resource_window, plan.resource_counts,
+                                      plan.one_window)
     if "timers" in parts:
         res.timers = timers.run(plan.timer_window)
     if "profile" in parts and not args.quick:
         res.profile = profile.run(255, 1.0, plan.profile_seconds)
     if "auth" in parts:
         res.auth = auth.run(1000 if args.quick else 5000)
+    if "track" in parts:
+        res.track = track.run(args.runs or plan.track_runs, rng)
+    if "vips" in parts:
+        res.vips = vips.run(plan.vip_window, takeovers=1 if args.quick else 2)
     res.meta["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res.meta["duration_min"] = (time.monotonic() - start) / 60
     args.json.write_text(json.dumps(dataclasses.asdict(res), indent=1))

@@ -2,7 +2,8 @@
 
 One graceful-stop failover sample on keepalived and on pykeepalived (three instances each, see
 bench/failover.py), then the report renders it. Asserts protocol-level sanity only: every
-instance moved, within the backup's skew time plus a generous margin.
+instance moved, within the backup's skew time plus a generous margin, and the tap on the bridge
+saw each priority-0 advert.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ def test_one_graceful_failover_sample_per_daemon_and_report(tmp_path: Path) -> N
         limit = skew_time(inst.version, 100, inst.advert_int) + 0.25
         assert r["seconds"] is not None, r
         assert 0 < r["seconds"] <= limit, r
+        # the tap on the bridge saw the priority-0 advert, before the takeover
+        assert r.get("to_p0") is not None and 0 < r["to_p0"] < r["seconds"], r
+        assert r.get("reaction") is not None and abs(r["reaction"]) < 0.25, r
     text = report.render(Results(meta={"date": "test"}, failover=rows), tmp_path)
     assert "| graceful stop (SIGTERM) | VRRPv3 0.1 s | 1/1, 1/1 |" in text
     assert "ratio median" in text
+    assert "| graceful stop (SIGTERM) | VRRPv3 0.1 s | 1, 1 |" in text  # measured on the wire
 
 
 @pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived not installed")
