@@ -48,7 +48,7 @@ def validate(cfg: m.KeepalivedConfig, diags: Diagnostics, check_files: bool = Tr
              ) -> m.KeepalivedConfig:
     """Cross-check `cfg`, report problems, and return it with keepalived's fix-ups applied."""
     g = cfg.global_defs
-    instances = tuple(_tracking_weights(_instance(i, cfg, diags), cfg, diags)
+    instances = tuple(_tracking_weights(_instance(i, cfg, diags, check_files), cfg, diags)
                       for i in cfg.vrrp_instances)
     _duplicates(instances, diags)
     names = {i.name for i in instances}
@@ -125,8 +125,8 @@ def _near(name: str, known: Any) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
-              ) -> m.VrrpInstance:
+def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics,
+              look: bool = False) -> m.VrrpInstance:
     n = f"({inst.name})"
     changes: dict[str, Any] = {}
 
@@ -201,11 +201,43 @@ def _instance(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics
         elif inst.strict_mode and hmac.mode != "enforce":
             diags.mistake(hmac.loc, f"{n} strict mode requires auth_hmac mode enforce")
             changes["auth_hmac"] = replace(hmac, mode="enforce")
+    room = _advert_room(inst, _mtu(inst.interface) if look else DEFAULT_MTU)
+    if len(inst.virtual_ipaddresses) > room:
+        # keepalived: the rest is installed but not advertised (an eVIP)
+        diags.mistake(at("virtual_ipaddress"), f"{n} Number of VIPs "
+                      f"({len(inst.virtual_ipaddresses)}) exceeds maximum/space available in "
+                      f"packet (max {room} addresses) - excess moved to eVIPs")
+        changes["virtual_ipaddresses"] = inst.virtual_ipaddresses[:room]
+        changes["virtual_ipaddresses_excluded"] = (*inst.virtual_ipaddresses_excluded,
+                                                   *inst.virtual_ipaddresses[room:])
     if inst.priority == 255 and inst.state == "BACKUP":
         diags.warning(inst.loc, f"{n} priority 255 (address owner) with state BACKUP")
     if inst.strict_mode:
         changes.update(_strict(inst, diags))
     return replace(inst, **changes) if changes else inst
+
+
+DEFAULT_MTU = 1500
+
+
+def _mtu(ifname: str | None) -> int:
+    """The interface's MTU on this host (keepalived asks the kernel), else Ethernet's."""
+    try:
+        with open(f"/sys/class/net/{ifname}/mtu") as fh:
+            return int(fh.read())
+    except (OSError, ValueError, TypeError):
+        return DEFAULT_MTU
+
+
+def _advert_room(inst: m.VrrpInstance, mtu: int = DEFAULT_MTU) -> int:
+    """How many VIPs one advert carries, as keepalived counts them: an Ethernet frame of the
+    interface's MTU, and at most 255 (the address count field is 8 bits)."""
+    if inst.family == 6:
+        return min(255, (mtu - 14 - 40 - 8) // 16)
+    header = 14 + 20 + 8
+    if inst.version == 2:
+        header += 8 + (24 if inst.auth_type == "AH" else 0)
+    return min(255, (mtu - header) // 4)
 
 
 def _tracking_weights(inst: m.VrrpInstance, cfg: m.KeepalivedConfig, diags: Diagnostics

@@ -170,3 +170,31 @@ def test_vmac_prefix_names_the_vmac_interface(prefix: str | None, name: str) -> 
     assert not out
     assert only(cfg).use_vmac == name
     assert len(name) <= 15
+
+
+def _many_vips(n: int, family: int, version: int = 3) -> str:
+    vips = "\n".join(f"        192.0.{2 + i // 250}.{1 + i % 250}/32" if family == 4
+                     else f"        2001:db8::{i + 1:x}/128" for i in range(n))
+    return (f"vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n"
+            f"    priority 100\n    version {version}\n    virtual_ipaddress {{\n{vips}\n"
+            "    }\n}\n")
+
+
+@pytest.mark.parametrize(("n", "family", "version", "room"),
+                         [(1000, 4, 3, 255), (300, 4, 2, 255), (100, 6, 3, 89), (89, 6, 3, 89),
+                          (255, 4, 3, 255)])
+def test_vips_beyond_what_one_advert_carries_become_excluded_vips(
+        n: int, family: int, version: int, room: int) -> None:
+    # keepalived 2.2.7 (vrrp.c): what does not fit an advert of the interface's MTU (and the
+    # 8-bit count) is moved to the eVIPs: installed as MASTER, never advertised. (-t on this
+    # host, whose eth0 has MTU 1400, says "max 83" for the IPv6 case: the MTU is read from
+    # the interface when the config is loaded for real; these tests load with Ethernet's.)
+    cfg, out = load(_many_vips(n, family, version))
+    inst = only(cfg)
+    assert len(inst.virtual_ipaddresses) == min(n, room)
+    assert len(inst.virtual_ipaddresses_excluded) == max(0, n - room)
+    if n > room:
+        assert out == [f"k.conf:6:5: warning: (VI_1) Number of VIPs ({n}) exceeds maximum/space "
+                       f"available in packet (max {room} addresses) - excess moved to eVIPs"]
+    else:
+        assert out == []
