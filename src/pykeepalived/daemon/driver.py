@@ -45,6 +45,7 @@ from pykeepalived.daemon.lastword import LastWord
 from pykeepalived.daemon.log import LOG_ERR, LOG_INFO, LOG_WARNING, EventLog
 from pykeepalived.daemon.notify import Notifier
 from pykeepalived.daemon.process import prepare_process
+from pykeepalived.daemon.ptimer import ProtocolTimer
 from pykeepalived.daemon.runtime import InstanceRuntime
 from pykeepalived.daemon.sdnotify import SystemdNotifier, watchdog_interval
 from pykeepalived.daemon.sockets import AdvertSockets
@@ -91,7 +92,7 @@ class Daemon:
         self.link_monitor: LinkMonitor | None = None
         self.sd = SystemdNotifier()
         self.started_at = time.time()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: ProtocolTimer | None = None
         self._stop = asyncio.Event()
         self._stopping = False
         self._reloading: asyncio.Task[None] | None = None
@@ -146,6 +147,7 @@ class Daemon:
         self.loop = loop = asyncio.get_running_loop()
         self.config = config
         self.sockets = AdvertSockets(loop, self.log.event, self.log.detail, self._on_readable)
+        self._timer = ProtocolTimer(loop, self._on_timer)
         tracking = Tracking(config, self.log.event, self._tracker_input)
         g = config.global_defs
         self.notifier = tracking.notifier()
@@ -178,7 +180,8 @@ class Daemon:
     async def shutdown(self) -> None:
         assert self.loop is not None
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.close()
+            self._timer = None
         # Priority-0 adverts first: the backups' skew timers start when they hear them.
         self._stopping = True
         self.apply(self.node.stop(self.loop.time()))
@@ -337,7 +340,8 @@ class Daemon:
                 accepted = node.last_accepted
                 if accepted and conflicts and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)
-            if not (lazy and not actions and node.repeats - repeats == len(batch) and self._timer):
+            lazy = lazy and not actions and node.repeats - repeats == len(batch)
+            if not (lazy and self._armed()):
                 self.apply(actions)
             else:
                 self.last_word.alive()
@@ -346,19 +350,14 @@ class Daemon:
             self.sockets.engage_flood_filter(sock, self.instances.values())
 
     def _on_timer(self) -> None:
-        self._timer = None
         self.apply(self.node.handle_timer(self.now()))
 
+    def _armed(self) -> bool:
+        return self._timer is not None and self._timer.when is not None
+
     def _rearm(self) -> None:
-        assert self.loop is not None
-        deadline = self.node.deadline()
         if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer.set(self.node.deadline())
 
     def _tracker_input(self, key: str, value: bool | int | None) -> None:
         if self.loop is None:
@@ -394,8 +393,9 @@ class Daemon:
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the core's actions in order, then re-arm the protocol timer."""
-        for action in actions:
+        """Carry out the core's actions in order (bookkeeping of transitions last: a takeover's
+        VIPs first), then re-arm the protocol timer."""
+        for action in sorted(actions, key=lambda a: isinstance(a, Transition)):
             try:
                 self._do(action)
             except (PyKeepalivedError, OSError) as exc:

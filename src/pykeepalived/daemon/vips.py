@@ -186,13 +186,17 @@ class VipManager:
         h = self.holdings.get(name)
         return {str(vip.address) for _, vip in h.addresses} if h is not None else set()
 
-    def add_address(self, vip: VirtualIP, ifname: str, *, lifetime: float | None) -> int | None:
-        """Add one address; the interface index, or None when the interface is missing."""
+    def add_address(self, vip: VirtualIP, ifname: str, *, lifetime: float | None,
+                    known: dict[str, int] | None = None) -> int | None:
+        """Add one address; the interface index, or None when the interface is missing.
+        ``known``: interface indexes already looked up (one lookup per interface per batch)."""
         try:
-            ifindex = self.netlink.ifindex(ifname)
+            ifindex = known[ifname] if known and ifname in known else self.netlink.ifindex(ifname)
         except PyKeepalivedError as exc:
             self.log(f"cannot add {vip.address}: {exc}")
             return None
+        if known is not None:
+            known[ifname] = ifindex
         self.netlink.add_address(
             ifindex, vip.address, brd=vip.brd, scope=vip.scope, label=vip.label,
             peer=vip.peer.ip if vip.peer is not None else None, lifetime=lifetime,
@@ -213,9 +217,10 @@ class VipManager:
         # Wanted again: whatever could not be removed is ours to keep now.
         for key in [k for k, v in self.stuck.items() if v[0] == name]:
             del self.stuck[key]
+        known: dict[str, int] = {}
         for vip, ifname in rt.vips():
             try:
-                ifindex = self.add_address(vip, ifname, lifetime=self.lifetime)
+                ifindex = self.add_address(vip, ifname, lifetime=self.lifetime, known=known)
             except NetlinkOpError as exc:
                 self.log(f"({name}) cannot add {vip.address}: {exc}")
                 continue
