@@ -309,6 +309,11 @@ class Netlink:
     # --- links ---------------------------------------------------------------------------
 
     def _lookup(self, ifname: str) -> int | None:
+        if self.netns is None:  # one ioctl (SIOCGIFINDEX) instead of a link dump round trip
+            try:
+                return socket.if_nametoindex(ifname)
+            except OSError:
+                return None
         try:
             found = link_messages(self._rtnl.request(w.RTM_GETLINK,
                                                      encode_getlink_by_name(ifname)))
