@@ -60,6 +60,7 @@ from pykeepalived.net.vrrp_socket import VrrpSocket
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
 
 MAX_READS_PER_PASS = 64
+_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, SendGratuitous: 0, Log: 1}
 #: From this many instances, fast-path-only batches leave the armed timer early (re-arms on firing)
 LAZY_REARM_FROM = 16
 
@@ -340,11 +341,10 @@ class Daemon:
                 accepted = node.last_accepted
                 if accepted and conflicts and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)
-            lazy = lazy and not actions and node.repeats - repeats == len(batch)
-            if not (lazy and self._armed()):
-                self.apply(actions)
-            else:
+            if lazy and not actions and node.repeats - repeats == len(batch) and self._armed():
                 self.last_word.alive()
+            else:
+                self.apply(actions)
         rejected = self.node.rejected + sock.dropped_malformed - rejected_before
         if rejected and sock.flood.note(now, rejected) and self.sockets is not None:
             self.sockets.engage_flood_filter(sock, self.instances.values())
@@ -393,9 +393,9 @@ class Daemon:
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the core's actions in order (bookkeeping of transitions last: a takeover's
-        VIPs first), then re-arm the protocol timer."""
-        for action in sorted(actions, key=lambda a: isinstance(a, Transition)):
+        """Carry out the core's actions: what the network sees first (adverts, VIPs, ARPs), then
+        log lines, then the rest, each in the core's order; then re-arm the protocol timer."""
+        for action in sorted(actions, key=lambda a: _RANK.get(type(a), 2)):
             try:
                 self._do(action)
             except (PyKeepalivedError, OSError) as exc:

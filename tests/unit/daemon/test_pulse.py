@@ -39,6 +39,7 @@ def test_chores_of_one_period_wake_on_the_same_grid() -> None:
             await sleep_on_grid(0.2)
             woke.append(loop.time())
 
+        await sleep_on_grid(0.2)  # start just after a grid point: all three wait for the next
         await asyncio.gather(chore(0.0), chore(0.043), chore(0.091))
         return woke
 
