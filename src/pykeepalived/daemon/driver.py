@@ -60,7 +60,7 @@ from pykeepalived.net.vrrp_socket import VrrpSocket
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
 
 MAX_READS_PER_PASS = 64
-_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, SendGratuitous: 0, Log: 1}
+_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, Log: 1, SendGratuitous: 1}
 #: From this many instances, fast-path-only batches leave the armed timer early (re-arms on firing)
 LAZY_REARM_FROM = 16
 
@@ -393,8 +393,8 @@ class Daemon:
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the core's actions: what the network sees first (adverts, VIPs, ARPs), then
-        log lines, then the rest, each in the core's order; then re-arm the protocol timer."""
+        """Carry out the core's actions: adverts and VIPs first, then log lines and ARPs (whose
+        lines follow the state's), then the rest, each in the core's order; re-arm the timer."""
         for action in sorted(actions, key=lambda a: _RANK.get(type(a), 2)):
             try:
                 self._do(action)
