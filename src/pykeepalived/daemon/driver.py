@@ -121,6 +121,8 @@ class Daemon:
         prepare_process(self.config, self.options, self.log)
         self._install_signals()
         await self.start(self.config)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._stop_now)
         self.sd.ready(dumps.status_line(self.node.routers))
         self.sd.start_watchdog(self.loop, watchdog_interval())
         await self._stop.wait()
@@ -130,19 +132,23 @@ class Daemon:
 
     def _install_signals(self) -> None:
         assert self.loop is not None
-        self.loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        self.loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        self.loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        self.loop.add_signal_handler(
-            signal.SIGUSR1, lambda: dumps.write_data(self._dump_source(), self.log.event))
-        self.loop.add_signal_handler(
-            signal.SIGUSR2, lambda: dumps.write_stats(self._dump_source(), self.log.event))
-        # keepalived's real-time signals (JSON, STATS_CLEAR; TDATA ignored as Debian's does):
-        # unhandled, their default action would end the daemon.
-        self.loop.add_signal_handler(
-            signal.SIGRTMIN + 2, lambda: dumps.write_json(self._dump_source(), self.log.event))
-        self.loop.add_signal_handler(signal.SIGRTMAX - 1, self._dump_and_clear_stats)
-        self.loop.add_signal_handler(signal.SIGRTMAX, lambda: None)
+        for sig, handler in ((signal.SIGTERM, self._stop.set), (signal.SIGINT, self._stop.set),
+                             (signal.SIGHUP, self.request_reload)):
+            self.loop.add_signal_handler(sig, handler)
+        dumps.install_signals(self.loop, self._dump_source, self.log.event,
+                              self._dump_and_clear_stats)
+
+    def _stop_now(self) -> None:
+        """SIGTERM / SIGINT once running: priority 0 leaves from the signal's own callback."""
+        self._goodbye()
+        self._stop.set()
+
+    def _goodbye(self) -> None:
+        """Every MASTER's priority 0, once: the backups' skew timers start when they hear it."""
+        timer, self._timer, self._stopping = self._timer, None, True
+        if timer is not None and self.loop is not None:
+            timer.close()
+            self.apply(self.node.stop(self.loop.time()))
 
     async def start(self, config: KeepalivedConfig) -> None:
         self.loop = loop = asyncio.get_running_loop()
@@ -179,13 +185,7 @@ class Daemon:
         await self.operations.start()
 
     async def shutdown(self) -> None:
-        assert self.loop is not None
-        if self._timer is not None:
-            self._timer.close()
-            self._timer = None
-        # Priority-0 adverts first: the backups' skew timers start when they hear them.
-        self._stopping = True
-        self.apply(self.node.stop(self.loop.time()))
+        self._goodbye()  # unless said from the signal's callback
         await self.operations.stop()
         await self.effects.stop()
         if self.tracking is not None:

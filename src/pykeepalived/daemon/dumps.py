@@ -8,7 +8,9 @@ looks a script up on disk, as keepalived shows it) are the only I/O.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import time
 from collections import Counter
@@ -561,6 +563,18 @@ def write_and_clear_stats(src: DumpSource, log: Callable[[str], None],
     for router in src.routers.values():
         router.stats = RouterStats()
     unattributed.clear()
+
+
+def install_signals(loop: asyncio.AbstractEventLoop, source: Callable[[], DumpSource],
+                    log: Callable[[str], None], clear_stats: Callable[[], None]) -> None:
+    """SIGUSR1 (data), SIGUSR2 (stats) and keepalived's real-time signals (JSON,
+    STATS_CLEAR; TDATA ignored as Debian's does): unhandled, their default action would end
+    the daemon."""
+    loop.add_signal_handler(signal.SIGUSR1, lambda: write_data(source(), log))
+    loop.add_signal_handler(signal.SIGUSR2, lambda: write_stats(source(), log))
+    loop.add_signal_handler(signal.SIGRTMIN + 2, lambda: write_json(source(), log))
+    loop.add_signal_handler(signal.SIGRTMAX - 1, clear_stats)
+    loop.add_signal_handler(signal.SIGRTMAX, lambda: None)
 
 
 def write_json(src: DumpSource, log: Callable[[str], None]) -> None:
