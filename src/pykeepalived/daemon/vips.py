@@ -256,6 +256,7 @@ class VipManager:
             for vip, ifname in rt.vips():
                 with contextlib.suppress(PyKeepalivedError):
                     installed.append((self.netlink.ifindex(ifname), vip))
+            self.announcements(rt)  # ready for the first takeover (start-up)
         for ifindex, vip in installed:
             try:
                 self._remove_address(ifindex, vip)
@@ -361,7 +362,26 @@ class VipManager:
     # ------------------------------------------------------------------ announcements
 
     def announce(self, rt: InstanceRuntime, count: int) -> None:
-        """Send ``count`` gratuitous ARPs / unsolicited NAs for each of the instance's VIPs."""
+        """Send ``count`` gratuitous ARPs / unsolicited NAs for each of the instance's VIPs:
+        every frame first, then keepalived's (-D) lines for them, in its words."""
+        ready = self.announcements(rt)
+        for psock, frame, _ifname, _addr in ready:
+            for _ in range(count):
+                psock.send_frame(frame)
+        for _psock, _frame, ifname, addr in ready:
+            if isinstance(addr, IPv4Address):
+                what, each = "gratuitous ARPs", "gratuitous ARP"
+            else:
+                what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
+            self.detail(f"({rt.name}) Sending/queueing {what} on {ifname} for {addr}")
+            for _ in range(count):
+                self.detail(f"Sending {each} on {ifname} for {addr}")
+
+    def announcements(self, rt: InstanceRuntime) -> list[tuple[PacketSocket, bytes, str,
+                                                                 IPAddress]]:
+        """The packet socket and frame for each VIP of the instance, made ready once (and
+        when the instance starts, so that its first takeover finds them)."""
+        out = []
         for vip, ifname in rt.vips():
             psock = self.packet_sockets.get(ifname)
             if psock is None:
@@ -373,17 +393,9 @@ class VipManager:
                 self.packet_sockets[ifname] = psock
             addr = vip.address.ip
             frame = self.gratuitous_frame(ifname, addr)
-            if frame is None:
-                continue
-            if isinstance(addr, IPv4Address):
-                what, each = "gratuitous ARPs", "gratuitous ARP"
-            else:
-                what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
-            self.detail(f"({rt.name}) Sending/queueing {what} on {ifname} for {addr}")
-            for _ in range(count):
-                # keepalived (-D) logs every frame it sends, in these words.
-                self.detail(f"Sending {each} on {ifname} for {addr}")
-                psock.send_frame(frame)
+            if frame is not None:
+                out.append((psock, frame, ifname, addr))
+        return out
 
     def interface_mac(self, ifname: str) -> bytes | None:
         """The interface's MAC, looked up once until a link event says it may have changed.
