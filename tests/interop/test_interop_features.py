@@ -211,6 +211,7 @@ def group_tracking_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str
         m.start("n1")
         for vip in (VIP4, VIP2):
             m.wait_added("n1", vip, after=t)
+        time.sleep(0.3)  # what it logs for becoming MASTER (its ARP lines follow the VIPs)
         start = len(m.daemon("n1").log())
         (tmp / "n1.ok").unlink()
         wait_until(lambda: "(VI_2) Entering FAULT STATE" in log_since(m, "n1", start)

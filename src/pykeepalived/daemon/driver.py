@@ -60,7 +60,7 @@ from pykeepalived.net.vrrp_socket import VrrpSocket
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
 
 MAX_READS_PER_PASS = 64
-_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, Log: 1, SendGratuitous: 1}
+_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, SendGratuitous: 1, Log: 2}
 #: From this many instances, fast-path-only batches leave the armed timer early (re-arms on firing)
 LAZY_REARM_FROM = 16
 
@@ -393,9 +393,9 @@ class Daemon:
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the core's actions: adverts and VIPs first, then log lines and ARPs (whose
-        lines follow the state's), then the rest, each in the core's order; re-arm the timer."""
-        for action in sorted(actions, key=lambda a: _RANK.get(type(a), 2)):
+        """Carry out the core's actions: adverts and VIPs, ARPs, log lines, then the rest, each
+        in the core's order (what the network sees first); then re-arm the protocol timer."""
+        for action in sorted(actions, key=lambda a: _RANK.get(type(a), 3)):
             try:
                 self._do(action)
             except (PyKeepalivedError, OSError) as exc:

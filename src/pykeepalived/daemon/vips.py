@@ -362,18 +362,31 @@ class VipManager:
     # ------------------------------------------------------------------ announcements
 
     def announce(self, rt: InstanceRuntime, count: int) -> None:
-        """Send ``count`` gratuitous ARPs / unsolicited NAs for each of the instance's VIPs:
-        every frame first, then keepalived's (-D) lines for them, in its words."""
+        """Send ``count`` gratuitous ARPs / unsolicited NAs for each of the instance's VIPs.
+
+        The first for each VIP goes out now; the repeats and keepalived's (-D) lines for them
+        (in its words) once the loop has carried out the rest of this batch of actions, so
+        that a takeover of many instances announces every VIP once before anything else."""
         ready = self.announcements(rt)
         for psock, frame, _ifname, _addr in ready:
-            for _ in range(count):
-                psock.send_frame(frame)
+            psock.send_frame(frame)
+        try:
+            asyncio.get_running_loop().call_soon(self._announced, rt.name, ready, count)
+        except RuntimeError:  # no loop (tests of the effects alone)
+            self._announced(rt.name, ready, count)
+
+    def _announced(self, name: str, ready: list[tuple[PacketSocket, bytes, str, IPAddress]],
+                   count: int) -> None:
+        for _ in range(count - 1):
+            for psock, frame, _ifname, _addr in ready:
+                with contextlib.suppress(OSError):
+                    psock.send_frame(frame)
         for _psock, _frame, ifname, addr in ready:
             if isinstance(addr, IPv4Address):
                 what, each = "gratuitous ARPs", "gratuitous ARP"
             else:
                 what, each = "Unsolicited Neighbour Adverts", "unsolicited Neighbour Advert"
-            self.detail(f"({rt.name}) Sending/queueing {what} on {ifname} for {addr}")
+            self.detail(f"({name}) Sending/queueing {what} on {ifname} for {addr}")
             for _ in range(count):
                 self.detail(f"Sending {each} on {ifname} for {addr}")
 
