@@ -334,14 +334,15 @@ class Daemon:
             conflicts, node = self.operations.conflicts, self.node
             if self.sockets is not None:
                 batch = self.sockets.passed_on(sock, batch)
-            repeats, lazy = node.repeats, len(node.routers) > LAZY_REARM_FROM
+            timer, repeats = self._timer, node.repeats
+            lazy = len(node.routers) > LAZY_REARM_FROM and timer is not None and bool(timer.when)
             for rx in batch:
                 actions.extend(node.datagram(now, rx.payload, rx.src, rx.dst, interface=ifname,
                                              ttl=rx.ttl, ip_header=rx.header))
                 accepted = node.last_accepted
                 if accepted and conflicts and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)
-            if lazy and not actions and node.repeats - repeats == len(batch) and self._armed():
+            if lazy and not actions and node.repeats - repeats == len(batch):
                 self.last_word.alive()
             else:
                 self.apply(actions)
@@ -351,9 +352,6 @@ class Daemon:
 
     def _on_timer(self) -> None:
         self.apply(self.node.handle_timer(self.now()))
-
-    def _armed(self) -> bool:
-        return self._timer is not None and self._timer.when is not None
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -400,6 +398,8 @@ class Daemon:
                 self._do(action)
             except (PyKeepalivedError, OSError) as exc:
                 self.log.event(f"error carrying out {type(action).__name__}: {exc}")
+        if any(type(a) is Transition for a in actions):  # once a batch: it lists every instance
+            self.sd.status(dumps.status_line(self.node.routers))
         self.last_word.after(actions)
         if self.loop is not None:
             self._rearm()
@@ -435,7 +435,6 @@ class Daemon:
                     self.notifier.run_script(script)
             case Transition():
                 self.operations.transition(action)
-                self.sd.status(dumps.status_line(self.node.routers))
             case _:
                 assert_never(action)
 
