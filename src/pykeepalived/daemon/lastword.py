@@ -50,7 +50,7 @@ from pykeepalived.core.actions import (
     Transition,
 )
 from pykeepalived.daemon.log import LOG_ERR, LOG_INFO
-from pykeepalived.daemon.pulse import Pulse
+from pykeepalived.daemon.pulse import CHORES, Pulse
 from pykeepalived.daemon.sdnotify import SystemdNotifier
 from pykeepalived.errors import LocalError, PyKeepalivedError
 from pykeepalived.net.addr_release import encode_deladdr, remove_addresses
@@ -503,9 +503,10 @@ class LastWord:
         """The loop woke for something (the driver's inputs): the pulse is set, and the
         fallback timer moved on when it was about to fire."""
         pulse, beat = self._pulse, self._beat
+        now = time.monotonic()
+        CHORES.woke(now)
         if pulse is None or beat is None:
             return
-        now = time.monotonic()
         pulse.beat(int(now * 1e9))
         if beat.when() - now < self._period() / 2:
             beat.cancel()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import time
+from typing import Any
 
 
 class Pulse:
@@ -49,14 +50,61 @@ class Pulse:
         self._mem.close()
 
 
+class Chores:
+    """Where the daemon's periodic chores sleep (VIP lifetime renewal, conflict probes, the
+    maintenance file's poll, retries of failed VIP removals): on the loop's wake-ups.
+
+    A chore that sleeps for ``period`` runs again at the first wake-up of the loop once half of
+    it has passed (an advert sent or received, a timer, another chore), or after 1.25 of it if
+    the loop had none. An idle instance's loop then wakes once per advert for everything
+    instead of once more for its chores; chores that have no wake-up to ride on run together."""
+
+    EARLY = 0.5
+    LATE = 1.25
+
+    def __init__(self) -> None:
+        self._waiters: list[tuple[float, Any]] = []  # (earliest moment, future)
+        self._earliest = float("inf")
+
+    async def sleep(self, period: float) -> None:
+        import asyncio  # here: the supervising parent imports this module and never asyncio
+
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        fut = loop.create_future()
+        entry = (now + self.EARLY * period, fut)
+        self._waiters.append(entry)
+        self._earliest = min(self._earliest, entry[0])
+        handle = loop.call_at(now + self.LATE * period, self._late)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    def woke(self, now: float) -> None:
+        """The loop is awake (a natural wake-up): run every chore whose earliest moment came."""
+        if now < self._earliest:
+            return
+        keep = []
+        for entry in self._waiters:
+            if entry[0] <= now:
+                if not entry[1].done():
+                    entry[1].set_result(None)
+            else:
+                keep.append(entry)
+        self._waiters = keep
+        self._earliest = min((e[0] for e in keep), default=float("inf"))
+
+    def _late(self) -> None:
+        self.woke(time.monotonic())
+
+
+#: The daemon's one set of chores (its loop is the only one that sleeps here).
+CHORES = Chores()
+
+
 async def sleep_on_grid(period: float) -> None:
-    """Sleep until the next whole multiple of ``period`` on the loop's clock.
-
-    The daemon's periodic chores (VIP lifetime renewal, conflict probes, the maintenance
-    file's poll) sleep this way, so chores of one period wake an idle loop once, together,
-    instead of once each at phases that drift apart."""
-    import asyncio  # here: the supervising parent imports this module and never asyncio
-
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    await asyncio.sleep(period - now % period if period > 0 else 0)
+    """Sleep a chore for about ``period``, riding on the loop's wake-ups (:class:`Chores`)."""
+    await CHORES.sleep(period)

@@ -1,4 +1,4 @@
-"""The VRRP child's pulse: shared across fork, never from the future, and chores on a grid."""
+"""The VRRP child's pulse (shared across fork, never from the future) and its chores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 
-from pykeepalived.daemon.pulse import Pulse, sleep_on_grid
+from pykeepalived.daemon.pulse import Chores, Pulse
 
 
 def test_a_pulse_written_in_a_forked_child_is_read_by_the_parent() -> None:
@@ -29,21 +29,44 @@ def test_a_pulse_from_the_future_is_not_believed() -> None:
     pulse.close()
 
 
-def test_chores_of_one_period_wake_on_the_same_grid() -> None:
+def test_chores_without_wake_ups_to_ride_on_run_together() -> None:
+    chores = Chores()
+
     async def main() -> list[float]:
         loop = asyncio.get_running_loop()
         woke: list[float] = []
 
         async def chore(delay: float) -> None:
             await asyncio.sleep(delay)
-            await sleep_on_grid(0.2)
+            await chores.sleep(0.2)
             woke.append(loop.time())
 
-        await sleep_on_grid(0.2)  # start just after a grid point: all three wait for the next
+        start = loop.time()
         await asyncio.gather(chore(0.0), chore(0.043), chore(0.091))
-        return woke
+        return [t - start for t in woke]
 
     woke = asyncio.run(main())
-    # one wake-up for all three (they started 0.09 s apart), on the grid of their period
-    assert max(woke) - min(woke) < 0.03
-    assert all(abs(t / 0.2 - round(t / 0.2)) < 0.2 for t in woke)
+    # the first one's own timer (1.25 periods) runs the others too: one wake-up for three
+    assert max(woke) - min(woke) < 0.02, woke
+    assert 0.24 <= min(woke) < 0.3, woke
+
+
+def test_a_chore_rides_on_a_wake_up_of_the_loop_once_half_its_period_passed() -> None:
+    chores = Chores()
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        task = asyncio.ensure_future(chores.sleep(1.0))
+        await asyncio.sleep(0.2)
+        chores.woke(loop.time())  # too early: the chore sleeps on
+        await asyncio.sleep(0)
+        early = task.done()
+        await asyncio.sleep(0.4)
+        chores.woke(loop.time())  # past half its period: it runs now
+        await task
+        return loop.time() - start, float(early)
+
+    took, early = asyncio.run(main())
+    assert not early
+    assert 0.6 <= took < 0.7
