@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from pykeepalived.daemon.runtime import InstanceRuntime
 from pykeepalived.errors import PyKeepalivedError
 from pykeepalived.net.addr_renewer import AddressRenewer, encode_newaddr
 from pykeepalived.net.netlink import (
+    AddressRequest,
     Netlink,
     NetlinkOpError,
     RouteSpec,
@@ -186,17 +188,13 @@ class VipManager:
         h = self.holdings.get(name)
         return {str(vip.address) for _, vip in h.addresses} if h is not None else set()
 
-    def add_address(self, vip: VirtualIP, ifname: str, *, lifetime: float | None,
-                    known: dict[str, int] | None = None) -> int | None:
-        """Add one address; the interface index, or None when the interface is missing.
-        ``known``: interface indexes already looked up (one lookup per interface per batch)."""
+    def add_address(self, vip: VirtualIP, ifname: str, *, lifetime: float | None) -> int | None:
+        """Add one address; the interface index, or None when the interface is missing."""
         try:
-            ifindex = known[ifname] if known and ifname in known else self.netlink.ifindex(ifname)
+            ifindex = self.netlink.ifindex(ifname)
         except PyKeepalivedError as exc:
             self.log(f"cannot add {vip.address}: {exc}")
             return None
-        if known is not None:
-            known[ifname] = ifindex
         self.netlink.add_address(
             ifindex, vip.address, brd=vip.brd, scope=vip.scope, label=vip.label,
             peer=vip.peer.ip if vip.peer is not None else None, lifetime=lifetime,
@@ -217,15 +215,32 @@ class VipManager:
         # Wanted again: whatever could not be removed is ours to keep now.
         for key in [k for k, v in self.stuck.items() if v[0] == name]:
             del self.stuck[key]
+        # One interface lookup per interface, and the VIPs added a few round trips for all.
         known: dict[str, int] = {}
+        wanted: list[tuple[int, VirtualIP]] = []
         for vip, ifname in rt.vips():
             try:
-                ifindex = self.add_address(vip, ifname, lifetime=self.lifetime, known=known)
-            except NetlinkOpError as exc:
+                if ifname not in known:
+                    known[ifname] = self.netlink.ifindex(ifname)
+            except PyKeepalivedError as exc:
                 self.log(f"({name}) cannot add {vip.address}: {exc}")
                 continue
-            if ifindex is not None:
+            wanted.append((known[ifname], vip))
+        try:
+            results = self.netlink.add_addresses([
+                AddressRequest(ifindex, vip.address, brd=vip.brd, scope=vip.scope,
+                               label=vip.label, peer=vip.peer.ip if vip.peer else None,
+                               nodad=isinstance(vip.address, IPv6Interface))
+                for ifindex, vip in wanted], self.lifetime)
+        except PyKeepalivedError as exc:
+            self.log(f"({name}) cannot add its VIPs: {exc}")
+            results = []
+        for (ifindex, vip), code in zip(wanted, results, strict=False):
+            if code in (0, errno.EEXIST):
                 h.addresses.append((ifindex, vip))
+            else:
+                self.log(f"({name}) cannot add {vip.address}: add address {vip.address} on "
+                         f"ifindex {ifindex}: [Errno {code}] {os.strerror(code)}")
         for route in rt.cfg.virtual_routes:
             try:
                 spec = route_spec(route.words, self.netlink.ifindex, default_dev=None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -285,6 +286,19 @@ def read_sysctl(path: str, *, netns: str | None = None) -> str:
     return run_in_netns(netns, read)
 
 
+@dataclass(frozen=True)
+class AddressRequest:
+    """One address for :meth:`Netlink.add_addresses`."""
+
+    ifindex: int
+    interface: IPInterface
+    brd: IPv4Address | None = None
+    scope: str | int | None = None
+    label: str | None = None
+    peer: IPAddress | None = None
+    nodad: bool = False
+
+
 class Netlink:
     """Synchronous rtnetlink requests in one namespace (the current one when ``netns`` is None).
 
@@ -418,6 +432,16 @@ class Netlink:
                 return False
             raise
         return True
+
+    def add_addresses(self, vips: Sequence[AddressRequest], lifetime: float | None) -> list[int]:
+        """:meth:`add_address` for many addresses, a few round trips for all (the kernel adds
+        them in order): each one's errno, 0 when added (EEXIST: it was there already)."""
+        cacheinfo = None if lifetime is None else w.lifetime_seconds(lifetime)
+        return self._rtnl.batch([
+            (w.RTM_NEWADDR, w.NLM_F_CREATE | w.NLM_F_EXCL,
+             w.ifaddr_body(v.ifindex, v.interface, brd=v.brd, scope=scope_number(v.scope) or 0,
+                           label=v.label, peer=v.peer, cacheinfo=cacheinfo, nodad=v.nodad))
+            for v in vips])
 
     def renew_address(
         self,

@@ -42,6 +42,11 @@ class FlakyNetlink:
     def add_address(self, ifindex: int, address: Any, **_: Any) -> None:
         self.present.add(str(address))
 
+    def add_addresses(self, vips: list[Any], lifetime: float | None) -> list[int]:
+        for v in vips:
+            self.add_address(v.ifindex, v.interface)
+        return [0] * len(vips)
+
     def remove_address(self, ifindex: int, address: Any, **_: Any) -> bool:
         if str(address).startswith("192.0.2.100") and self.failures > 0:
             self.failures -= 1

@@ -14,7 +14,14 @@ import errno
 import socket
 import struct
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_interface,
+    ip_network,
+)
 from typing import Any
 
 import pytest
@@ -26,6 +33,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from pykeepalived.net import nlwire as w
 from pykeepalived.net import rtnl
 from pykeepalived.net.netlink import (
+    AddressRequest,
     InterfaceNotFound,
     Netlink,
     NetlinkOpError,
@@ -509,3 +517,30 @@ def test_attributes_parse_nested_and_skip_garbage() -> None:
     assert w.attr_str(w.parse_attrs(attrs[w.IFLA_LINKINFO])[w.IFLA_INFO_KIND]) == "veth"
     assert w.parse_attrs(struct.pack("=HH", 200, 1) + b"\0" * 8) == {}  # longer than the data
     assert w.attr_ip(bytes(16)) == "::" and w.attr_ip(b"\x01\x02") is None
+
+
+def test_a_batch_of_address_requests_goes_out_in_few_datagrams_each_acknowledged(
+        wire: ScriptedSocket, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RtnlSocket, "BATCH_BYTES", 1000)  # several datagrams for 40 requests
+
+    def answer(data: bytes) -> list[bytes]:
+        acks = []
+        for _kind, _seq, msg in w.split_messages(data):
+            exists = w.ifaddr_body(2, ip_interface("192.0.2.7/32")) in msg
+            acks.append(ack(msg, errno.EEXIST if exists else 0))
+        # the kernel may answer a batch in several datagrams, stale answers first
+        return [with_seq(ack(data), 0), b"".join(acks[:5]), b"".join(acks[5:])]
+
+    wire.answer = answer
+    vips = [AddressRequest(2, ip_interface(f"192.0.2.{i}/32")) for i in range(1, 41)]
+    with Netlink() as nl:
+        codes = nl.add_addresses(vips, lifetime=None)
+    assert codes == [errno.EEXIST if i == 7 else 0 for i in range(1, 41)]
+    assert 1 < len(wire.sent) < 40  # batched, not one round trip per address
+    sent = [m for d in wire.sent for _k, _s, m in w.split_messages(d)]
+    assert len(sent) == 40
+    for v, msg in zip(vips, sent, strict=True):
+        kind, flags = w.NLMSGHDR.unpack_from(msg)[1:3]
+        assert kind == w.RTM_NEWADDR
+        assert flags & w.NLM_F_ACK and flags & w.NLM_F_EXCL and flags & w.NLM_F_CREATE
+        assert msg[w.NLMSGHDR.size:] == w.ifaddr_body(v.ifindex, v.interface)
