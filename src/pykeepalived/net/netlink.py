@@ -434,8 +434,8 @@ class Netlink:
         return True
 
     def add_addresses(self, vips: Sequence[AddressRequest], lifetime: float | None) -> list[int]:
-        """:meth:`add_address` for many addresses, a few round trips for all (the kernel adds
-        them in order): each one's errno, 0 when added (EEXIST: it was there already)."""
+        """:meth:`add_address` for many addresses, one round trip per 64 (the kernel adds them
+        in order): each one's errno, 0 when added (EEXIST: it was there already)."""
         cacheinfo = None if lifetime is None else w.lifetime_seconds(lifetime)
         return self._rtnl.batch([
             (w.RTM_NEWADDR, w.NLM_F_CREATE | w.NLM_F_EXCL,
