@@ -54,12 +54,12 @@ class Chores:
     """Where the daemon's periodic chores sleep (VIP lifetime renewal, conflict probes, the
     maintenance file's poll, retries of failed VIP removals): on the loop's wake-ups.
 
-    A chore that sleeps for ``period`` runs again at the first wake-up of the loop once half of
+    A chore that sleeps for ``period`` runs again at the first wake-up of the loop once 0.9 of
     it has passed (an advert sent or received, a timer, another chore), or after 1.25 of it if
     the loop had none. An idle instance's loop then wakes once per advert for everything
     instead of once more for its chores; chores that have no wake-up to ride on run together."""
 
-    EARLY = 0.5
+    EARLY = 0.9
     LATE = 1.25
 
     def __init__(self) -> None:

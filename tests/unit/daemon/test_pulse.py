@@ -51,22 +51,22 @@ def test_chores_without_wake_ups_to_ride_on_run_together() -> None:
     assert 0.24 <= min(woke) < 0.3, woke
 
 
-def test_a_chore_rides_on_a_wake_up_of_the_loop_once_half_its_period_passed() -> None:
+def test_a_chore_rides_on_a_wake_up_of_the_loop_once_most_of_its_period_passed() -> None:
     chores = Chores()
 
     async def main() -> tuple[float, float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         task = asyncio.ensure_future(chores.sleep(1.0))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.7)
         chores.woke(loop.time())  # too early: the chore sleeps on
         await asyncio.sleep(0)
         early = task.done()
-        await asyncio.sleep(0.4)
-        chores.woke(loop.time())  # past half its period: it runs now
+        await asyncio.sleep(0.25)
+        chores.woke(loop.time())  # past 0.9 of its period: it runs now
         await task
         return loop.time() - start, float(early)
 
     took, early = asyncio.run(main())
     assert not early
-    assert 0.6 <= took < 0.7
+    assert 0.95 <= took < 1.1
