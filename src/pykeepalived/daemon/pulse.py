@@ -55,15 +55,17 @@ class Chores:
     maintenance file's poll, retries of failed VIP removals): on the loop's wake-ups.
 
     A chore that sleeps for ``period`` runs again at the first wake-up of the loop once 0.9 of
-    it has passed (an advert sent or received, a timer, another chore), or after 1.25 of it if
-    the loop had none. An idle instance's loop then wakes once per advert for everything
-    instead of once more for its chores; chores that have no wake-up to ride on run together."""
+    it has passed (an advert sent or received, a timer), or after 1.25 of it if the loop had
+    none; a chore woken so late takes along every other that is at least half due, so chores
+    that have no wake-up to ride on fall into step. An idle instance's loop then wakes once
+    per advert for everything, instead of once more for its chores."""
 
     EARLY = 0.9
+    ALONG = 0.5
     LATE = 1.25
 
     def __init__(self) -> None:
-        self._waiters: list[tuple[float, Any]] = []  # (earliest moment, future)
+        self._waiters: list[tuple[float, float, Any]] = []  # (early, along, future)
         self._earliest = float("inf")
 
     async def sleep(self, period: float) -> None:
@@ -72,7 +74,7 @@ class Chores:
         loop = asyncio.get_running_loop()
         now = loop.time()
         fut = loop.create_future()
-        entry = (now + self.EARLY * period, fut)
+        entry = (now + self.EARLY * period, now + self.ALONG * period, fut)
         self._waiters.append(entry)
         self._earliest = min(self._earliest, entry[0])
         handle = loop.call_at(now + self.LATE * period, self._late)
@@ -83,22 +85,22 @@ class Chores:
             if entry in self._waiters:
                 self._waiters.remove(entry)
 
-    def woke(self, now: float) -> None:
-        """The loop is awake (a natural wake-up): run every chore whose earliest moment came."""
-        if now < self._earliest:
+    def woke(self, now: float, *, late: bool = False) -> None:
+        """The loop is awake (a natural wake-up): run every chore whose moment came."""
+        if now < self._earliest and not late:
             return
         keep = []
         for entry in self._waiters:
-            if entry[0] <= now:
-                if not entry[1].done():
-                    entry[1].set_result(None)
+            if (entry[1] if late else entry[0]) <= now:
+                if not entry[2].done():
+                    entry[2].set_result(None)
             else:
                 keep.append(entry)
         self._waiters = keep
         self._earliest = min((e[0] for e in keep), default=float("inf"))
 
     def _late(self) -> None:
-        self.woke(time.monotonic())
+        self.woke(time.monotonic(), late=True)
 
 
 #: The daemon's one set of chores (its loop is the only one that sleeps here).

@@ -46,7 +46,7 @@ def test_chores_without_wake_ups_to_ride_on_run_together() -> None:
         return [t - start for t in woke]
 
     woke = asyncio.run(main())
-    # the first one's own timer (1.25 periods) runs the others too: one wake-up for three
+    # the first one's own timer (1.25 periods) takes the others along: one wake-up for three
     assert max(woke) - min(woke) < 0.02, woke
     assert 0.24 <= min(woke) < 0.3, woke
 
