@@ -619,6 +619,7 @@ def vip_dev_lines(lab: Lab, kind: str, clusters: list[Mixed]) -> list[str]:
         t = time.monotonic()
         m.start("n1")
         m.wait_added("n1", VIP4, after=t)
+        time.sleep(0.3)  # what it logs for becoming MASTER (written just after the VIPs)
         start = seen = len(m.daemon("n1").log())
         for state, line in (("down", "Entering FAULT STATE"), ("up", "Entering MASTER STATE")):
             node.exec(["ip", "link", "set", "trk1", state], check=True)
