@@ -54,7 +54,8 @@ def run(count: int = 255, advert_int: float = 1.0, seconds: float = 15.0) -> dic
         log(f"profile: py-spy on pykeepalived, {count} instances at {advert_int:g} s")
         procs = {}
         for role in ("n1", "n2"):
-            pid = daemon_pids(p.cluster.daemons[role])[0]
+            daemon_pids(p.cluster.daemons[role])  # until both pid files are there
+            pid = p.cluster.daemons[role].vrrp_pid()  # the VRRP child (its parent supervises)
             path = p.lab.tmpdir / f"spy-{role}.txt"
             procs[role] = (path, subprocess.Popen(
                 ["py-spy", "record", "--format", "raw", "--rate", "200", "--nonblocking",
