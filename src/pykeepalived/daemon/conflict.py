@@ -41,7 +41,7 @@ from ipaddress import IPv4Address
 from pykeepalived.core import frames
 from pykeepalived.core.actions import IPAddress, SendGratuitous, State
 from pykeepalived.core.frames import ArpFrame, NeighborAdvert
-from pykeepalived.daemon.pulse import sleep_on_grid
+from pykeepalived.daemon.pulse import sleep_chore
 from pykeepalived.daemon.scripts import RunAs, run_command, split_command
 from pykeepalived.daemon.view import DaemonView
 from pykeepalived.errors import PyKeepalivedError
@@ -194,7 +194,7 @@ class ConflictDetector:
                 self.tick()
             except Exception as exc:  # the detector must never stop the daemon
                 self.view.log_event(f"conflict detector error: {exc!r}")
-            await sleep_on_grid(self.probe_interval)
+            await sleep_chore(self.probe_interval)
 
     def tick(self) -> None:
         """Close the running round of every instance and probe for the next."""

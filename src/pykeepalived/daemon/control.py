@@ -40,7 +40,7 @@ from pykeepalived.core.actions import State, Transition
 from pykeepalived.core.packet import AUTH_AH, AUTH_PASS, DropReason
 from pykeepalived.core.priority import TrackerKind
 from pykeepalived.daemon.conflict import DEFAULT_PROBE_INTERVAL, ConflictDetector
-from pykeepalived.daemon.pulse import sleep_on_grid
+from pykeepalived.daemon.pulse import sleep_chore
 from pykeepalived.daemon.view import DaemonView, RouterView
 from pykeepalived.errors import DaemonError, LocalError
 
@@ -229,7 +229,7 @@ class Maintenance:
     async def run(self) -> None:
         """Follow changes made to the file by other tools."""
         while True:
-            await sleep_on_grid(FLAG_POLL_INTERVAL)
+            await sleep_chore(FLAG_POLL_INTERVAL)
             stamp = self.stamp()
             routers = self.view.routers()
             if stamp != self._last_stat:

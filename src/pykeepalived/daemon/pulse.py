@@ -107,6 +107,6 @@ class Chores:
 CHORES = Chores()
 
 
-async def sleep_on_grid(period: float) -> None:
+async def sleep_chore(period: float) -> None:
     """Sleep a chore for about ``period``, riding on the loop's wake-ups (:class:`Chores`)."""
     await CHORES.sleep(period)

@@ -28,7 +28,7 @@ from typing import Protocol
 from pykeepalived.config.model import KeepalivedConfig, VirtualIP, VrrpInstance
 from pykeepalived.core import frames
 from pykeepalived.core.actions import IPAddress
-from pykeepalived.daemon.pulse import sleep_on_grid
+from pykeepalived.daemon.pulse import sleep_chore
 from pykeepalived.daemon.routes import route_spec, rule_spec
 from pykeepalived.daemon.runtime import InstanceRuntime
 from pykeepalived.errors import PyKeepalivedError
@@ -317,7 +317,7 @@ class VipManager:
 
     async def _retry_loop(self) -> None:
         while True:
-            await sleep_on_grid(RELEASE_RETRY_INTERVAL)
+            await sleep_chore(RELEASE_RETRY_INTERVAL)
             if self.stuck:
                 self.retry_releases()
 
@@ -351,7 +351,7 @@ class VipManager:
         cache: dict[tuple[int, str], bytes] = {}
         try:
             while True:
-                await sleep_on_grid(lifetime / 4)
+                await sleep_chore(lifetime / 4)
                 batch = []
                 for h in self.holdings.values():  # held: the instance is MASTER
                     for ifindex, vip in h.addresses:
