@@ -9,7 +9,10 @@ then sees nothing wrong in VRRP terms. This module looks at what still gets thro
   cache learns anything from it) or an IPv6 neighbour solicitation from the unspecified address
   (the DAD form, RFC 4862 5.4.2, which updates no cache either). Any host that has the address
   configured answers; an answer, gratuitous ARP or neighbour advert for the VIP from a MAC that
-  is not ours means another node holds it too.
+  is not ours means another node holds it too. At most :data:`PROBES_PER_ROUND` probes go out
+  per interface and round: beyond that (1,000 VIPs, or 255 instances of 4) the VIPs take turns,
+  so every one is still probed, once every few rounds, and the segment is not flooded with a
+  broadcast per VIP per second.
 * **Foreign adverts.** A BACKUP never advertises, so a MASTER that keeps hearing valid adverts for
   its VRID from another address is looking at a second MASTER that does not hear it back (the
   one-way filter case; at equal priority the core's tie-break cannot settle it either).
@@ -17,9 +20,11 @@ then sees nothing wrong in VRRP terms. This module looks at what still gets thro
 Evidence is gathered per probe round. A conflict is declared only when two consecutive rounds,
 each spent entirely in MASTER state, both saw the same foreign claim: during a normal hand-over
 the old master's last reply or the new master's gratuitous ARPs fall into one round at most, and
-the old master leaves MASTER in that round anyway. A conflict clears after one clean round; if
-the instance is still MASTER then, it re-sends its gratuitous ARPs / unsolicited NAs so switches
-and neighbours follow it again.
+the old master leaves MASTER in that round anyway. A VIP waiting for its turn keeps what its
+last probed round saw: for it, "consecutive" means its own consecutive probes. A conflict
+clears after one clean round (for a VIP: one probed round without the claim); if the instance
+is still MASTER then, it re-sends its gratuitous ARPs / unsolicited NAs so switches and
+neighbours follow it again.
 
 With ``use_vmac`` both masters answer with the same virtual MAC, so address probes cannot tell
 them apart (replies from our own MAC are ignored); foreign adverts are still seen.
@@ -34,7 +39,7 @@ import asyncio
 import contextlib
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
@@ -48,6 +53,8 @@ from pykeepalived.errors import PyKeepalivedError
 from pykeepalived.net.packet_socket import HeardFrame, NeighborListener, PacketSocket
 
 DEFAULT_PROBE_INTERVAL = 1.0
+#: Probes per interface and round; more VIPs than this take turns.
+PROBES_PER_ROUND = 64
 CONFLICT_SCRIPT_TIMEOUT = 10.0
 
 class ConflictKind(enum.StrEnum):
@@ -105,13 +112,20 @@ class ConflictBook:
         if self.round_start is not None:
             self.evidence[(kind, subject)] = holder
 
-    def close_round(self, *, master_since: float | None, now: float,
-                    wall: float) -> RoundResult:
+    def close_round(self, *, master_since: float | None, now: float, wall: float,
+                    probed: Collection[str] | None = None) -> RoundResult:
         """End the running round; ``master_since`` is when the instance became MASTER (None if
-        it is not MASTER now). Starts the next round when it is MASTER."""
+        it is not MASTER now). Starts the next round when it is MASTER.
+
+        ``probed``: the VIPs probed in the round (None: all of them). A VIP that was not, and
+        was not heard of either, neither clears its conflict nor forgets its last evidence."""
         out = RoundResult()
         whole_round = (master_since is not None and self.round_start is not None
                        and master_since <= self.round_start)
+
+        def asked(key: tuple[ConflictKind, str]) -> bool:
+            return probed is None or key[0] is not ADDRESS or key[1] in probed
+
         if whole_round:
             for key, holder in self.evidence.items():
                 if key in self.previous and key not in self.active:
@@ -119,10 +133,12 @@ class ConflictBook:
                     self.active[key] = c
                     self.total += 1
                     out.new.append(c)
-            for key in [k for k in self.active if k not in self.evidence]:
+            for key in [k for k in self.active if k not in self.evidence and asked(k)]:
                 out.cleared.append(self.active.pop(key))
             out.announce = bool(out.cleared) and not self.active
-            self.previous = dict(self.evidence)
+            waiting = {k: h for k, h in self.previous.items()
+                       if k not in self.evidence and not asked(k)}
+            self.previous = {**waiting, **self.evidence}
         elif master_since is None:
             # No longer MASTER: whatever we saw is the other side's business now.
             out.cleared.extend(self.active.values())
@@ -154,6 +170,12 @@ class ConflictDetector:
         self.listeners: dict[str, NeighborListener] = {}
         self.senders: dict[str, PacketSocket] = {}
         self.probes_sent = 0
+        #: per instance, the VIPs probed in its running round (None: all of them)
+        self._probed: dict[str, set[str] | None] = {}
+        #: per interface, where the next round's probes start when the VIPs take turns
+        self._turn: dict[str, int] = {}
+        #: the probe frame per (interface, VIP), with the MAC it was built for
+        self._frames: dict[tuple[str, IPAddress], tuple[bytes, bytes]] = {}
         self._task: asyncio.Task[None] | None = None
         self._scripts: set[asyncio.Task[object]] = set()
 
@@ -201,14 +223,16 @@ class ConflictDetector:
         now = self.view.now()
         wall = time.time()
         routers = self.view.routers()
+        masters = []
         for name, router in routers.items():
             book = self.book(name)
             master = router.state is State.MASTER
             result = book.close_round(master_since=router.state_since if master else None,
-                                      now=now, wall=wall)
+                                      now=now, wall=wall, probed=self._probed.get(name))
             self._report(name, result)
             if master:
-                self._probe(name)
+                masters.append(name)
+        self._probed = self._probe(masters)
         for gone in [n for n in self.books if n not in routers]:
             del self.books[gone]
 
@@ -239,22 +263,47 @@ class ConflictDetector:
 
     # ------------------------------------------------------------------ probes
 
-    def _probe(self, name: str) -> None:
-        for vip in self.view.vips(name):
-            ifname = vip.interface
-            self._listen(ifname)
-            mac = self.view.interface_mac(ifname)
-            sender = self._sender(ifname)
-            if mac is None or sender is None or len(mac) != 6:
-                continue
-            addr = vip.ip
-            if isinstance(addr, IPv4Address):
-                frame = frames.build_arp_probe(mac, addr)
-            else:
-                frame = frames.build_neighbor_solicitation(mac, addr)
-            with contextlib.suppress(OSError):
-                if sender.send_frame(frame):
+    def _probe(self, masters: list[str]) -> dict[str, set[str] | None]:
+        """Send this round's probes for the VIPs of the MASTER instances ``masters``; returns
+        which VIPs each instance had probed (None: all of them)."""
+        per_if: dict[str, list[tuple[str, IPAddress]]] = {}
+        for name in masters:
+            for vip in self.view.vips(name):
+                per_if.setdefault(vip.interface, []).append((name, vip.ip))
+        probed: dict[str, set[str] | None] = dict.fromkeys(masters)
+        for ifname, targets in per_if.items():
+            if len(targets) > PROBES_PER_ROUND:
+                start = self._turn.get(ifname, 0) % len(targets)
+                self._turn[ifname] = (start + PROBES_PER_ROUND) % len(targets)
+                turn = (targets + targets)[start:start + PROBES_PER_ROUND]
+                taking_turns: dict[str, set[str]] = {name: set() for name, _ in targets}
+                for name, ip in turn:
+                    taking_turns[name].add(str(ip))
+                probed.update(taking_turns)
+                targets = turn
+            self._send_probes(ifname, targets)
+        if len(self._frames) > 2 * sum(map(len, per_if.values())) + PROBES_PER_ROUND:
+            self._frames.clear()  # VIPs were removed by reloads: rebuild what is still probed
+        return probed
+
+    def _send_probes(self, ifname: str, targets: list[tuple[str, IPAddress]]) -> None:
+        self._listen(ifname)
+        mac = self.view.interface_mac(ifname)
+        sender = self._sender(ifname)
+        if mac is None or sender is None or len(mac) != 6:
+            return
+        frames_ = self._frames
+        for _name, ip in targets:
+            cached = frames_.get((ifname, ip))
+            if cached is None or cached[0] != mac:
+                frame = (frames.build_arp_probe(mac, ip) if isinstance(ip, IPv4Address)
+                         else frames.build_neighbor_solicitation(mac, ip))
+                cached = frames_[(ifname, ip)] = (mac, frame)
+            try:
+                if sender.send_frame(cached[1]):
                     self.probes_sent += 1
+            except OSError:
+                continue  # the interface went away: the next round tries again
 
     def _sender(self, ifname: str) -> PacketSocket | None:
         snd = self.senders.get(ifname)

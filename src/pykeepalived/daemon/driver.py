@@ -17,6 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import assert_never
 
 from pykeepalived import __version__
@@ -60,7 +61,7 @@ from pykeepalived.net.vrrp_socket import VrrpSocket
 __all__ = ["DEFAULT_VIP_LIFETIME", "Daemon"]
 
 MAX_READS_PER_PASS = 64
-_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, SendGratuitous: 1, Log: 2}
+_RANK = {SendAdvert: 0, AddAddresses: 0, RemoveAddresses: 0, SendGratuitous: 0, Log: 2}
 #: From this many instances, fast-path-only batches leave the armed timer early (re-arms on firing)
 LAZY_REARM_FROM = 16
 
@@ -391,8 +392,9 @@ class Daemon:
     # ------------------------------------------------------------------ actions
 
     def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the core's actions: adverts and VIPs, ARPs, log lines, then the rest, each
-        in the core's order (what the network sees first); then re-arm the protocol timer."""
+        """Carry out the core's actions: adverts, VIPs and first ARPs (per instance, as keepalived
+        does them), log lines, then the rest, each in the core's order (what the network sees
+        first); then re-arm the protocol timer."""
         for action in sorted(actions, key=lambda a: _RANK.get(type(a), 3)):
             try:
                 self._do(action)
@@ -457,14 +459,13 @@ class Daemon:
     def routers(self) -> Mapping[str, RouterView]:
         return self.node.routers
 
-    def vips(self, name: str) -> list[VipRef]:
+    def vips(self, name: str) -> Sequence[VipRef]:
         rt = self.instances.get(name)
         if rt is None:
-            return []
-        stuck = self.effects.unreleased(name)
-        n = len(rt.cfg.virtual_ipaddresses)  # rt.vips() lists the advertised ones first
-        return [VipRef(str(v.address), v.address.ip, ifname, i >= n, str(v.address) in stuck)
-                for i, (v, ifname) in enumerate(rt.vips())]
+            return ()
+        stuck = self.effects.unreleased(name)  # usually empty: the refs are then shared
+        return [replace(r, unreleased=True) if r.address in stuck else r
+                for r in rt.vip_refs] if stuck else rt.vip_refs
 
     def unattributed_drops(self) -> Mapping[DropReason, int]:
         return self.node.drops

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Container
 from dataclasses import dataclass, replace
+from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address
 
 from pykeepalived.config.model import KeepalivedConfig, SyncGroup, VirtualIP, VrrpInstance
@@ -18,6 +19,7 @@ from pykeepalived.core.actions import IPAddress, State
 from pykeepalived.core.hmac_auth import HmacConfig, Mode, default_window
 from pykeepalived.core.priority import PRIO_OWNER, TrackerKind, TrackerSpec
 from pykeepalived.core.router import RouterParams, VirtualRouter
+from pykeepalived.daemon.view import VipRef
 
 FALLBACK_INTERFACE = "eth0"
 
@@ -26,9 +28,12 @@ FALLBACK_INTERFACE = "eth0"
 IDENTITY_FIELDS = ("vrid", "version", "interface", "addresses", "destinations", "src", "unicast")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InstanceRuntime:
-    """Where one instance lives on this host: its interfaces, family and resolved parameters."""
+    """Where one instance lives on this host: its interfaces, family and resolved parameters.
+
+    Not slotted: :attr:`vip_refs` is computed once per instance and load (a reload makes new
+    runtimes), since the conflict probe and the status read it every round."""
 
     cfg: VrrpInstance
     params: RouterParams
@@ -47,6 +52,15 @@ class InstanceRuntime:
         first ``len(cfg.virtual_ipaddresses)`` are the advertised ones)."""
         vips = [*self.cfg.virtual_ipaddresses, *self.cfg.virtual_ipaddresses_excluded]
         return [(v, v.dev or self.vip_if) for v in vips]
+
+    @cached_property
+    def vip_refs(self) -> tuple[VipRef, ...]:
+        """:meth:`vips` as the daemon's view shows them (none of them unreleased)."""
+        n = len(self.cfg.virtual_ipaddresses)
+        out = []
+        for i, (v, ifname) in enumerate(self.vips()):
+            out.append(VipRef(str(v.address), v.address.ip, ifname, i >= n))
+        return tuple(out)
 
 
 def base_interface(config: KeepalivedConfig, cfg: VrrpInstance) -> str:
