@@ -38,7 +38,6 @@ The `argparse.Namespace` handed to the daemon has these attributes (keepalived f
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import socket
 import sys
@@ -250,6 +249,8 @@ def cmd_check(argv: Sequence[str]) -> int:
                          interfaces=host_interfaces())
     status = report(result, sys.stderr)
     if args.dump and result.config is not None:
+        import json  # only for this dump: the daemon's parent does not load it
+
         json.dump(dump_config(result.config), sys.stdout, indent=2)
         print()
     return status

@@ -17,7 +17,6 @@ all reading words through `values.Values`.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
@@ -38,6 +37,8 @@ T = TypeVar("T")
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only for a misspelt word: not loaded by a daemon whose config is fine
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

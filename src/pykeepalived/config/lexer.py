@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import os
-import random
 import re
 import stat
 from collections.abc import Iterator
@@ -353,6 +352,8 @@ class Lexer:
             bounds = (m.group(2) or "").split()
             lo = int(bounds[0]) if bounds and bounds[0].isdigit() else 0
             hi = int(bounds[1]) if len(bounds) > 1 and bounds[1].isdigit() else 32767
+            import random  # only for ${_RANDOM}
+
             return str(random.randint(lo, max(lo, hi)))
         return m.group(0)
 

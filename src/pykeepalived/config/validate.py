@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -40,7 +39,7 @@ def check_script(command: str | None, loc: Location, what: str, diags: Diagnosti
             diags.mistake(loc, f"{what}: script {path} does not exist")
         elif not os.access(path, os.X_OK) or os.path.isdir(path):
             diags.mistake(loc, f"{what}: script {path} is not executable")
-    elif shutil.which(path) is None:
+    elif not _on_path(path):
         diags.mistake(loc, f"{what}: script {path} not found in PATH")
 
 
@@ -116,6 +115,16 @@ def _inherit_reverse(inst: m.VrrpInstance, cfg: m.KeepalivedConfig) -> dict[str,
         if resolved != refs:
             out[key] = resolved
     return out
+
+
+def _on_path(name: str) -> bool:
+    """Whether ``name`` is an executable file in a directory of PATH (``shutil.which``'s
+    answer, without loading shutil and its compression modules into the daemon)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return True
+    return False
 
 
 def _near(name: str, known: Any) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -42,7 +41,7 @@ def apply_process_settings(
                 os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(int(args[0])))
                 applied.append(f"SCHED_RR {int(args[0])}")
             elif keyword == "vrrp_no_swap":
-                libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+                libc = ctypes.CDLL(None, use_errno=True)
                 if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
                     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
                 applied.append("mlockall")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ class _Itimerspec(ctypes.Structure):
 
 def _libc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.timerfd_create.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.timerfd_settime.argtypes = [ctypes.c_int, ctypes.c_int,
                                          ctypes.POINTER(_Itimerspec), ctypes.c_void_p]

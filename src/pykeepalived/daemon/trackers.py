@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -160,8 +159,7 @@ class _Inotify:
     """A minimal inotify(7) binding through libc."""
 
     def __init__(self) -> None:
-        name = ctypes.util.find_library("c") or "libc.so.6"
-        self._libc = ctypes.CDLL(name, use_errno=True)
+        self._libc = ctypes.CDLL(None, use_errno=True)  # libc, which the interpreter links
         fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             err = ctypes.get_errno()

@@ -13,7 +13,6 @@ The daemon itself normally runs inside its namespace (``ip netns exec``) and pas
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import threading
 from collections.abc import Callable
@@ -31,7 +30,7 @@ class NetnsError(HostError):
     """Entering a network namespace failed."""
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def netns_path(netns: str) -> str:
