@@ -53,6 +53,9 @@ def test_ipv4_multicast_advert_arrives_with_ttl_255_and_keepalived_header(lab: L
     assert (r.src, r.dst, r.ttl, r.payload) == (
         IPv4Address("192.0.2.1"), IPv4Address("224.0.0.18"), 255, V3_ADVERT
     )
+    # the kernel's receive stamp came with it: its age at the read that returned it (it may
+    # have arrived just after the batch's clock reading, hence the small negative bound)
+    assert r.age != 0.0 and -0.01 < r.age < 3.0
     wire = cap.fields(["ip.dsfield", "ip.ttl", "ip.flags", "ip.src", "ip.dst", "eth.dst",
                        "vrrp.checksum.status"], "vrrp")
     assert wire == [{"ip.dsfield": "0xc0", "ip.ttl": "255", "ip.flags": "0x00",
@@ -91,6 +94,7 @@ def test_ipv6_multicast_advert_from_link_local_with_hop_limit_255(lab: Lab) -> N
         (n1.link_local, IPv6Address("ff02::12"), 255, payload)
     ]
     assert got[0].ifindex > 0
+    assert got[0].age != 0.0 and -0.01 < got[0].age < 3.0
     wire = cap.fields(["ipv6.tclass", "ipv6.hlim", "ipv6.src", "eth.dst"], "ipv6.nxt == 112")
     assert wire == [{"ipv6.tclass": "0x000000c0", "ipv6.hlim": "255",
                      "ipv6.src": str(n1.link_local), "eth.dst": "33:33:00:00:00:12"}]

@@ -21,6 +21,9 @@ from pykeepalived.core.router import RouterParams, VirtualRouter
 from pykeepalived.core.sync_group import SyncGroup
 
 VRRP_TTL = 255
+#: The longest kernel-to-core delay of a received message that its down timer is backdated by:
+#: the loop's wake-up and read, not a step of the wall clock the kernel stamps with.
+MAX_RX_AGE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +146,22 @@ class Node:
         interface: str,
         ttl: int = VRRP_TTL,
         ip_header: bytes = b"",
+        age: float = 0.0,
     ) -> list[Action]:
         """A VRRP message (from the VRRP header on) arrived on ``interface``; or, when
         ``ip_header`` is an IPv4 header with protocol 51, an IPsec AH header and the VRRP
         message behind it (``auth_type AH``).
 
+        ``age``: how long before ``now`` the kernel received it. A down timer the message
+        (re)starts runs from then; ages outside (0, :data:`MAX_RX_AGE`) count as none.
+
         Afterwards :attr:`last_accepted` says whether it passed every check (and for whom)."""
+        arrived = now - age if 0.0 < age < MAX_RX_AGE else now
         if len(data) > 1 and not ip_header:
             rep = self._repeats.get((interface, src.version, data[1]))
             if (rep is not None and rep.data == data and rep.src == src and rep.dst == dst
                     and rep.ttl == ttl and rep.key == rep.router.follow_key()):
-                rep.router.heard_again(now, rep.down_interval)
+                rep.router.heard_again(arrived, rep.down_interval)
                 self.last_accepted = rep.accepted
                 self.repeats += 1
                 return []
@@ -210,7 +218,7 @@ class Node:
         if seq is not None:
             adv = dataclasses.replace(adv, ah_seq=seq)
         accepted = router.stats.adverts_received
-        out = router.receive(now, adv, src)
+        out = router.receive(now, adv, src, arrived=arrived)
         if router.stats.adverts_received == accepted:
             self.rejected += 1
         else:

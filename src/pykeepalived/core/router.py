@@ -231,8 +231,10 @@ class VirtualRouter:
                     assert_never(timer)
         return out
 
-    def receive(self, now: float, adv: Advertisement, src: IPAddress) -> list[Action]:
-        """An advert for our VRID, already decoded (checksum, lengths) by the codec."""
+    def receive(self, now: float, adv: Advertisement, src: IPAddress, *,
+                arrived: float | None = None) -> list[Action]:
+        """An advert for our VRID, already decoded (checksum, lengths) by the codec; it
+        reached the host at ``arrived`` (<= ``now``), where a down timer it restarts begins."""
         out: list[Action] = []
         self.followed = False
         reason = self._check(adv, src)
@@ -243,7 +245,7 @@ class VirtualRouter:
         if adv.priority == PRIO_STOP:
             self.stats.priority_zero_received += 1
         if self.state is State.BACKUP:
-            self._backup_rx(now, adv, src, out)
+            self._backup_rx(now, now if arrived is None else min(arrived, now), adv, src, out)
         elif self.state is State.MASTER:
             self._master_rx(now, adv, src, out)
         return out
@@ -333,13 +335,14 @@ class VirtualRouter:
 
     # ------------------------------------------------------------------ BACKUP
 
-    def _backup_rx(self, now: float, adv: Advertisement, src: IPAddress, out: list[Action]) -> None:
+    def _backup_rx(self, now: float, at: float, adv: Advertisement, src: IPAddress,
+                   out: list[Action]) -> None:
         p = self.params
         prio = adv.priority
         if prio == PRIO_STOP:
             # RFC 5798 6.4.2: Set the Master_Down_Timer to Skew_Time.
             out.append(Log(f"({self.name}) Backup received priority 0 advertisement", detail=True))
-            self._timers[Timer.DOWN] = now + self.skew_time()
+            self._timers[Timer.DOWN] = at + self.skew_time()
             return
         preempt_delay_running = p.preempt_delay > 0 and (
             self._preempt_until is None or self._preempt_until > now
@@ -349,7 +352,7 @@ class VirtualRouter:
                 self.master_adver_int = adv.interval / 100.0
             self.master_address = src
             self.master_priority = prio
-            self._timers[Timer.DOWN] = now + self.master_down_interval()
+            self._timers[Timer.DOWN] = at + self.master_down_interval()
             if p.preempt_delay > 0:
                 if prio >= self.effective_priority:
                     self._preempt_until = None
@@ -378,7 +381,7 @@ class VirtualRouter:
         self.master_address = src
         self.master_priority = prio
         if p.fast_preempt:
-            takeover = now + self.skew_time()
+            takeover = at + self.skew_time()
             if takeover < self._timers.get(Timer.DOWN, float("inf")):
                 self._timers[Timer.DOWN] = takeover
 

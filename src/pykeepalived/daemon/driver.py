@@ -339,7 +339,7 @@ class Daemon:
             lazy = len(node.routers) > LAZY_REARM_FROM and timer is not None and bool(timer.when)
             for rx in batch:
                 actions.extend(node.datagram(now, rx.payload, rx.src, rx.dst, interface=ifname,
-                                             ttl=rx.ttl, ip_header=rx.header))
+                                             ttl=rx.ttl, ip_header=rx.header, age=rx.age))
                 accepted = node.last_accepted
                 if accepted and conflicts and accepted.state_after is State.MASTER:
                     conflicts.advert(accepted.instance, accepted.src, accepted.priority)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -58,6 +59,8 @@ IP_MULTICAST_ALL = 49
 IPV6_MULTICAST_ALL = 29
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
+SO_TIMESTAMPNS = 35  # also the control message's type (SCM_TIMESTAMPNS)
+_TIMESPEC = struct.Struct("=qq")
 SKF_NET_OFF = -0x100000
 #: Above this many VRIDs on one socket the kernel filter tests TTL and version only.
 MAX_FILTER_VRIDS = 200
@@ -92,6 +95,9 @@ class Received:
     payload: bytes  # the VRRP message, from the VRRP header on (AH sockets: the AH header on)
     ifindex: int
     header: bytes = b""  #: AH sockets: the IPv4 header, which the AH ICV covers
+    #: seconds between the kernel's receipt of the packet and the start of the read that
+    #: returned it (0.0 when the kernel gave no timestamp)
+    age: float = 0.0
 
 
 def _sockaddr_in_ifindex(ifname: str) -> int:
@@ -286,6 +292,9 @@ class VrrpSocket:
         join_group: bool,
     ) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        # The kernel's receive time with every packet: a backup's down timer runs from when
+        # the advert arrived, not from when the loop got round to reading it.
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if family == socket.AF_INET:
             sock.setsockopt(socket.IPPROTO_IP, IP_TOS, VRRP_TOS)
             sock.setsockopt(socket.IPPROTO_IP, IP_TTL, VRRP_TTL)
@@ -388,6 +397,7 @@ class VrrpSocket:
     def recv_batch(self, max_packets: int = 64) -> list[Received]:
         """Everything queued, up to ``max_packets``; never blocks. Malformed input is counted."""
         out: list[Received] = []
+        wall = time.time()
         for _ in range(max_packets):
             try:
                 data, ancdata, _flags, addr = self._sock.recvmsg(65535, 256)
@@ -398,9 +408,9 @@ class VrrpSocket:
                     continue
                 raise
             received = (
-                self._parse_v4(data, ancdata)
+                self._parse_v4(data, ancdata, wall)
                 if self.family == socket.AF_INET
-                else self._parse_v6(data, ancdata, addr)
+                else self._parse_v6(data, ancdata, addr, wall)
             )
             if received is None:
                 self.dropped_malformed += 1
@@ -408,7 +418,8 @@ class VrrpSocket:
                 out.append(received)
         return out
 
-    def _parse_v4(self, data: bytes, ancdata: list[tuple[int, int, bytes]]) -> Received | None:
+    def _parse_v4(self, data: bytes, ancdata: list[tuple[int, int, bytes]],
+                  wall: float = 0.0) -> Received | None:
         if len(data) < 20 or data[0] >> 4 != 4:
             return None
         ihl = (data[0] & 0x0F) * 4
@@ -416,9 +427,13 @@ class VrrpSocket:
         if ihl < 20 or len(data) < ihl or total > len(data):
             return None
         ifindex = self.ifindex
+        age = 0.0
         for level, kind, value in ancdata:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
                 ifindex = struct.unpack_from("=i", value)[0]
+            elif kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                age = wall - sec - nsec * 1e-9
         return Received(
             src=IPv4Address(data[12:16]),
             dst=IPv4Address(data[16:20]),
@@ -426,16 +441,22 @@ class VrrpSocket:
             payload=data[ihl:total],
             ifindex=ifindex,
             header=data[:ihl] if self.protocol == IPPROTO_AH else b"",
+            age=age,
         )
 
     def _parse_v6(
-        self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...]
+        self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[str, ...],
+        wall: float = 0.0,
     ) -> Received | None:
         hop_limit = -1
         dst: IPv6Address | None = None
         ifindex = self.ifindex
+        age = 0.0
         for level, kind, value in ancdata:
             if level != socket.IPPROTO_IPV6:
+                if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    age = wall - sec - nsec * 1e-9
                 continue
             if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
                 hop_limit = struct.unpack_from("=i", value)[0]
@@ -445,4 +466,4 @@ class VrrpSocket:
         if dst is None or hop_limit < 0:
             return None
         src = IPv6Address(addr[0].split("%", 1)[0])
-        return Received(src=src, dst=dst, ttl=hop_limit, payload=data, ifindex=ifindex)
+        return Received(src=src, dst=dst, ttl=hop_limit, payload=data, ifindex=ifindex, age=age)

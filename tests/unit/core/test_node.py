@@ -93,3 +93,36 @@ def test_only_adverts_that_pass_every_check_are_reported_as_accepted() -> None:
         ("A", src, 150)
     node.datagram(1.1, advert()[:-1], src, GROUP, interface="eth0")  # malformed: cleared
     assert node.last_accepted is None
+
+
+def backup_params() -> RouterParams:
+    return RouterParams(name="B", vrid=7, priority=100, want_master=False,
+                        src=ip_address("192.0.2.2"), addresses=(ip_address("192.0.2.107"),),
+                        destinations=(GROUP,), version=3, advert_int=1.0)
+
+
+def advert(priority: int) -> tuple[bytes, object]:
+    master = ip_address("192.0.2.1")
+    adv = packet.Advertisement(3, 7, priority, 100, (ip_address("192.0.2.107"),))
+    return packet.encode(adv, master, GROUP), master
+
+
+def test_down_timer_runs_from_the_kernels_receipt_not_from_the_read() -> None:
+    """A backup's Master_Down_Interval (and a priority-0 advert's skew) starts when the advert
+    reached the host: ``age`` before the read. Implausible ages (a wall-clock step between the
+    kernel's stamp and the read) are ignored; the fast path and the full path agree."""
+    mdi = 3 * 1.0 + (256 - 100) / 256 * 1.0
+    skew = (256 - 100) / 256 * 1.0
+    for age, backdated in ((0.004, True), (0.0, False), (-0.5, False), (0.5, False)):
+        node = Node([backup_params()])
+        node.start(0.0)
+        data, master = advert(200)
+        node.datagram(10.0, data, master, GROUP, interface="eth0", age=age)  # full path
+        expect = 10.0 - (age if backdated else 0.0)
+        assert node.deadline() == expect + mdi, age
+        node.datagram(11.0, data, master, GROUP, interface="eth0", age=age)  # fast path
+        assert node.repeats == 1
+        assert node.deadline() == 11.0 - (age if backdated else 0.0) + mdi, age
+        goodbye, _ = advert(0)
+        node.datagram(12.0, goodbye, master, GROUP, interface="eth0", age=age)
+        assert node.deadline() == 12.0 - (age if backdated else 0.0) + skew, age
