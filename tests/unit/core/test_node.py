@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from pykeepalived.core import packet
-from pykeepalived.core.actions import RemoveAddresses, SendAdvert
+from pykeepalived.core.actions import IPAddress, RemoveAddresses, SendAdvert
 from pykeepalived.core.node import Node
 from pykeepalived.core.router import RouterParams
 
@@ -101,7 +101,7 @@ def backup_params() -> RouterParams:
                         destinations=(GROUP,), version=3, advert_int=1.0)
 
 
-def advert(priority: int) -> tuple[bytes, object]:
+def advert(priority: int) -> tuple[bytes, IPAddress]:
     master = ip_address("192.0.2.1")
     adv = packet.Advertisement(3, 7, priority, 100, (ip_address("192.0.2.107"),))
     return packet.encode(adv, master, GROUP), master
