@@ -380,6 +380,12 @@ class Supervisor:
         while True:
             wait = max(0.0, self._hang.deadline() - self.clock())
             poller.poll(int(wait * 1000) + 1)
+            if self._stop_requested and not self._stop_sent:
+                # First thing after the wake-up: the child's goodbye adverts wait for it.
+                self._stop_sent = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                self.sd.stopping()
             for ring in (self._wake_r, self._bell_r):
                 with contextlib.suppress(BlockingIOError):
                     while ring.recv(512):
@@ -387,11 +393,6 @@ class Supervisor:
             eof = self._read() or eof
             if self._bell is not None and self._bell.rang:
                 eof = True  # it has begun to exit: nothing of it runs any more
-            if self._stop_requested and not self._stop_sent:
-                self._stop_sent = True
-                self.sd.stopping()
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
             self._reap()
             now = self.clock()
             if self._status is None and not eof:
