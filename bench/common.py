@@ -189,12 +189,29 @@ def py_flags() -> list[str]:
     return _PY_FLAGS
 
 
-def add_daemon(cluster: Cluster, node: Node, text: str, kind: str) -> Daemon:
-    """``cluster.add`` with a control socket of its own for each pykeepalived."""
+def add_daemon(cluster: Cluster, node: Node, text: str, kind: str,
+               flags: Sequence[str] = ()) -> Daemon:
+    """``cluster.add`` with a control socket of its own for each pykeepalived, and ``flags``
+    (pykeepalived's own, for the variants that show what a default feature costs)."""
     extra: list[str] = []
     if kind == "py" and "--control-socket" in py_flags():
         extra = ["--control-socket", str(cluster.lab.tmpdir / f"{node.name}.ctl")]
-    return cluster.add(node, text, kind=kind, extra=extra)
+    return cluster.add(node, text, kind=kind, extra=[*extra, *flags])
+
+
+def bare_interpreter_rss_mib(imports: str = "") -> float:
+    """VmRSS of this Python (the daemon's) importing nothing but ``imports``: the floor
+    under each of pykeepalived's processes."""
+    code = f"{imports}\nimport sys, time\nsys.stdout.write('up\\n'); sys.stdout.flush(); " \
+        "time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        return rss_kib([proc.pid]) / 1024
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def addresses_on(d: Daemon) -> set[str]:

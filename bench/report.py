@@ -399,10 +399,12 @@ def section_resources(rows: list[Row], checks: Checks) -> list[str]:
                      f"{one('ka', 'backup_sent') or 0} / {one('py', 'backup_sent') or 0}"
                      if role == "backup" else ""))
         if c == 1 and ai == 1.0 and cpy is not None:
+            lean = one("py-lean", "cpu_pct")
             checks.add(f"1 instance at 1 s, {role}: <= 0.05 % of a core (pykeepalived's "
                        "processes summed; conflict detection and crash-safe VIPs at their "
                        "defaults)",
-                       f"{cpy:.3f} % (keepalived {_f(cka, 3)} %)", cpy <= 0.05)
+                       f"{cpy:.3f} % (keepalived {_f(cka, 3)} %; pykeepalived with "
+                       f"--no-conflict-detection -V {_f(lean, 3)} %)", cpy <= 0.05)
         if c == 255 and upy is not None and uka is not None:
             lim = 1.5 if role == "master" else 2.0
             checks.add(f"CPU per advert {'sent' if role == 'master' else 'received'} "
@@ -413,10 +415,13 @@ def section_resources(rows: list[Row], checks: Checks) -> list[str]:
         if rr:
             worst = max(rr, key=lambda r: r["rss_mib"])
             ka_rss = [r["rss_mib"] for r in rows if r["kind"] == "ka" and r["count"] == c]
+            floor = worst.get("floor_rss_mib")
             checks.add(f"RSS with {c} instance{'s' if c > 1 else ''} <= {lim:g} MiB "
                        "(summed over the daemon's processes; PSS beside)",
                        f"max {worst['rss_mib']:.1f} MiB, PSS {worst['pss_mib']:.1f} MiB "
-                       f"(keepalived max {_f(max(ka_rss) if ka_rss else None, 1)} MiB)",
+                       f"(keepalived max {_f(max(ka_rss) if ka_rss else None, 1)} MiB; "
+                       f"floor: this Python importing nothing {_f(floor, 1)} MiB, only "
+                       f"asyncio {_f(worst.get('asyncio_rss_mib'), 1)} MiB, per process)",
                        worst["rss_mib"] <= lim)
     out += _table(["instances", "advert", "role", "CPU % ka", "CPU % py", "ratio",
                    "µs/advert ka", "µs/advert py", "ratio",
@@ -512,6 +517,7 @@ def section_vips(rows: list[Row], checks: Checks) -> list[str]:
         for key in ("cpu_pct", "gap_p99_ms", "gap_max_ms", "rss_mib"):
             for k in ("ka", "py"):
                 v[(k, key)] = one("steady", config, k, key)
+        lean_cpu = one("steady", config, "py-V", "cpu_pct")
 
         def pair(key: str, d: int = 1, v: dict[tuple[str, str], Any] = v) -> str:
             return f"{_f(v[('ka', key)], d)} / {_f(v[('py', key)], d)}"
@@ -531,11 +537,13 @@ def section_vips(rows: list[Row], checks: Checks) -> list[str]:
                           ("cpu_pct", "master CPU over the window (adverts + VIP renewal)")):
             ka, py = v[("ka", key)], v[("py", key)]
             unit = " %" if key == "cpu_pct" else " ms"
+            lean = (f" (with -V, no crash-safe renewal: {_f(lean_cpu, 3)} %)"
+                    if key == "cpu_pct" and lean_cpu is not None else "")
             checks.add(f"{label}: {what} <= keepalived",
                        f"pykeepalived failed ({failed}); keepalived "
                        f"{_f(ka, 3 if unit == ' %' else 1)}{unit}" if failed else
                        f"{_f(py, 3 if unit == ' %' else 1)}{unit} vs "
-                       f"{_f(ka, 3 if unit == ' %' else 1)}{unit}",
+                       f"{_f(ka, 3 if unit == ' %' else 1)}{unit}{lean}",
                        verdict(None if ka is None or py is None else py <= ka))
         p99, b99 = v[("py", "gap_p99_ms")], base["py"]
         checks.add(f"{label}: advert gap p99 within 1 ms of the p99 with one VIP "

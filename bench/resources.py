@@ -15,6 +15,11 @@ CPU: time on CPU of every thread of the daemon's processes (first field of
 of one core, and divided by the adverts the master sent / the backup received in that window
 (nftables counters of IP protocol 112 in the node's namespace). Memory: VmRSS summed over the
 daemon's processes at the end, and PSS (shared pages split between processes).
+
+What bounds the 1-instance figures is measured in the same round: a fifth lab runs pykeepalived
+with its two default features that keepalived lacks switched off (``--no-conflict-detection -V``,
+kind ``py-lean``), and the RSS of this Python importing nothing, and importing only asyncio, is
+read (each of pykeepalived's two processes is such an interpreter).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bench.common import (
     Inst,
     add_daemon,
     add_vrrp_counters,
+    bare_interpreter_rss_mib,
     config_text,
     cpu_ns,
     daemon_pids,
@@ -42,6 +48,8 @@ from tests.netns.lab import Lab
 
 COUNTS = (1, 50, 255)
 INTERVALS = (1.0, 0.1)
+#: pykeepalived without its split-brain probes and crash-safe VIP renewal
+LEAN = ("py-lean", ("--no-conflict-detection", "-V"))
 
 
 def instances(n: int, advert_int: float) -> list[Inst]:
@@ -58,18 +66,19 @@ class Pair:
 
 
 @contextlib.contextmanager
-def pair(kind: str, count: int, advert_int: float) -> Iterator[Pair]:
+def pair(kind: str, count: int, advert_int: float, *, label: str | None = None,
+         flags: tuple[str, ...] = ()) -> Iterator[Pair]:
     with Lab() as lab:
         cluster = Cluster(lab)
         try:
             insts = instances(count, advert_int)
             n1, n2 = lab.add_node("n1"), lab.add_node("n2")
-            add_daemon(cluster, n1, config_text(insts, 200), kind)
-            add_daemon(cluster, n2, config_text(insts, 100), kind)
+            add_daemon(cluster, n1, config_text(insts, 200), kind, flags)
+            add_daemon(cluster, n2, config_text(insts, 100), kind, flags)
             for node in (n1, n2):
                 add_vrrp_counters(node.ns)
             cluster.start_all()
-            yield Pair(kind, count, advert_int, lab, cluster)
+            yield Pair(label or kind, count, advert_int, lab, cluster)
         finally:
             cluster.stop_all()
 
@@ -90,6 +99,8 @@ def measure_round(count: int, window: float) -> list[dict[str, object]]:
     with contextlib.ExitStack() as stack:
         pairs = [stack.enter_context(pair(kind, count, ai))
                  for kind in KINDS for ai in INTERVALS]
+        if count == 1:
+            pairs.append(stack.enter_context(pair("py", 1, 1.0, label=LEAN[0], flags=LEAN[1])))
         for p in pairs:
             if not _all_masters(p, 30):
                 log(f"  {p.kind} {count}x{p.advert_int:g}s: n1 not master of every instance")
@@ -135,4 +146,11 @@ def run(window: float, counts: tuple[int, ...] = COUNTS,
         w = one_window if count == 1 and one_window else window
         log(f"resources: {count} instances, {w:g} s window")
         rows.extend(measure_round(count, w))
+    floor = {"bare": bare_interpreter_rss_mib(),
+             # as the VRRP child imports it: without its TLS module
+             "asyncio": bare_interpreter_rss_mib("import sys\nsys.modules['ssl'] = None\n"
+                                                 "import asyncio")}
+    for r in rows:
+        if r["kind"] == "py":
+            r["floor_rss_mib"], r["asyncio_rss_mib"] = floor["bare"], floor["asyncio"]
     return rows

@@ -13,7 +13,9 @@ n1 is then restarted and preempts back.
 Steady state, both labs at once, after the second gratuitous ARP burst (garp_master_delay 5 s):
 the master's CPU over the window (every thread of its processes: pykeepalived renews its
 crash-safe VIPs' lifetimes, keepalived has nothing to renew) and the gaps between the master's
-adverts on the wire (p99 and max), compared with the same lab holding one VIP.
+adverts on the wire (p99 and max), compared with the same lab holding one VIP. Beside them, a
+third lab runs pykeepalived with crash-safe VIPs off (``-V``, kind ``py-V``): what the renewal
+costs is the difference.
 """
 
 from __future__ import annotations
@@ -100,20 +102,21 @@ class VipBed:
 
 
 @contextlib.contextmanager
-def bed(kind: str, config: str) -> Iterator[VipBed]:
+def bed(kind: str, config: str, *, label: str | None = None,
+        flags: tuple[str, ...] = ()) -> Iterator[VipBed]:
     with Lab() as lab:
         cluster = Cluster(lab)
         tap = WireTap(lab.bridge_ns)
         try:
             insts = instances(config)
             n1, n2 = lab.add_node("n1"), lab.add_node("n2")
-            add_daemon(cluster, n1, config_text(insts, 150), kind)
-            add_daemon(cluster, n2, config_text(insts, 100), kind)
+            add_daemon(cluster, n1, config_text(insts, 150), kind, flags)
+            add_daemon(cluster, n2, config_text(insts, 100), kind, flags)
             tap.start()
             addr_tap = AddrTap(n2.ns)
             lab.watchers.append(addr_tap)  # type: ignore[arg-type]  # closed with the lab
             cluster.start_all()
-            b = VipBed(kind, config, insts, lab, cluster, tap, addr_tap)
+            b = VipBed(label or kind, config, insts, lab, cluster, tap, addr_tap)
             if not b.holds_all("n1", 60):
                 b.error = f"n1 does not hold every VIP: {b.failure('n1')}"
                 log(f"  vips {kind} {config}: {b.error}")
@@ -185,7 +188,9 @@ def run(window: float, takeovers: int = 2,
     rows: list[dict[str, object]] = []
     for config in configs:
         log(f"vips: {CONFIG_LABEL[config]}, {takeovers} takeovers, {window:g} s window")
-        with bed("ka", config) as ka, bed("py", config) as py:
+        with contextlib.ExitStack() as stack:
+            ka = stack.enter_context(bed("ka", config))
+            py = stack.enter_context(bed("py", config))
             beds = {k: b for k, b in (("ka", ka), ("py", py)) if not b.error}
             rows += [{"part": "error", "kind": b.kind, "config": config, "error": b.error}
                      for b in (ka, py) if b.error]
@@ -195,5 +200,10 @@ def run(window: float, takeovers: int = 2,
                         if kind in beds:
                             rows.append({"part": "takeover", "run": i,
                                          **takeover(beds[kind])})
-            rows += [{"part": "steady", **r} for r in steady(list(beds.values()), window)]
+            # Started now, so that it does not load the machine during the takeovers; steady()
+            # waits past its start-up announcements too.
+            lean = [] if config == "1" else [b for b in (stack.enter_context(
+                bed("py", config, label="py-V", flags=("-V",))),) if not b.error]
+            rows += [{"part": "steady", **r}
+                     for r in steady([*beds.values(), *lean], window)]
     return rows

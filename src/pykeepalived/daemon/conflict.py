@@ -55,6 +55,8 @@ from pykeepalived.net.packet_socket import HeardFrame, NeighborListener, PacketS
 DEFAULT_PROBE_INTERVAL = 1.0
 #: Probes per interface and round; more VIPs than this take turns.
 PROBES_PER_ROUND = 64
+#: Probes sent in one go (each one crosses the segment), then the loop's turn.
+PROBE_CHUNK = 4
 CONFLICT_SCRIPT_TIMEOUT = 10.0
 
 class ConflictKind(enum.StrEnum):
@@ -120,6 +122,9 @@ class ConflictBook:
         ``probed``: the VIPs probed in the round (None: all of them). A VIP that was not, and
         was not heard of either, neither clears its conflict nor forgets its last evidence."""
         out = RoundResult()
+        if not (self.evidence or self.active or self.previous):  # the usual round: nothing
+            self.round_start = now if master_since is not None else None
+            return out
         whole_round = (master_since is not None and self.round_start is not None
                        and master_since <= self.round_start)
 
@@ -293,7 +298,10 @@ class ConflictDetector:
         if mac is None or sender is None or len(mac) != 6:
             return
         frames_ = self._frames
-        for _name, ip in targets:
+        for i, (_name, ip) in enumerate(targets):
+            if i == PROBE_CHUNK:  # the rest after the loop's other work: adverts go first
+                asyncio.get_running_loop().call_soon(self._send_probes, ifname, targets[i:])
+                return
             cached = frames_.get((ifname, ip))
             if cached is None or cached[0] != mac:
                 frame = (frames.build_arp_probe(mac, ip) if isinstance(ip, IPv4Address)

@@ -3,6 +3,7 @@ conflict on a VIP probed every few rounds is still confirmed and cleared by its 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
@@ -133,3 +134,53 @@ def test_foreign_adverts_do_not_wait_for_turns() -> None:
     book.saw(ADVERT, "192.0.2.9", "priority 100")
     assert len(book.close_round(master_since=0.0, now=3.0, wall=3.0, probed=set()).new) == 1
     assert len(book.close_round(master_since=0.0, now=4.0, wall=4.0, probed=set()).cleared) == 1
+
+
+class Sender:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send_frame(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        return True
+
+
+class MacView(View):
+    def interface_mac(self, ifname: str) -> bytes | None:
+        return b"\x02\x00\x00\x00\x00\x01"
+
+
+class Chunked(ConflictDetector):
+    """The real probe sending, with a recording sender and no listener."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)  # type: ignore[arg-type]  # the rounds read only these
+        self.sender = Sender()
+
+    def _sender(self, ifname: str) -> Sender:  # type: ignore[override]  # duck-typed
+        return self.sender
+
+    def _listen(self, ifname: str) -> None:
+        pass
+
+
+def test_probes_leave_in_chunks_with_the_loop_in_between() -> None:
+    """A round's probes go out PROBE_CHUNK at a time, each chunk in its own loop callback,
+    so that an advert due meanwhile is not held up behind all of them; all of them go."""
+    from pykeepalived.daemon.conflict import PROBE_CHUNK
+
+    async def scenario() -> tuple[int, int, int]:
+        view = MacView({"VI_1": addrs(PROBES_PER_ROUND)})
+        det = Chunked(view)
+        det.tick()
+        at_once = len(det.sender.frames)
+        await asyncio.sleep(0)
+        after_one_turn = len(det.sender.frames)
+        for _ in range(PROBES_PER_ROUND // PROBE_CHUNK + 1):
+            await asyncio.sleep(0)
+        return at_once, after_one_turn, len(set(det.sender.frames))
+
+    at_once, after_one_turn, distinct = asyncio.run(scenario())
+    assert at_once == PROBE_CHUNK
+    assert after_one_turn == 2 * PROBE_CHUNK
+    assert distinct == PROBES_PER_ROUND  # one ARP probe per VIP, none twice
