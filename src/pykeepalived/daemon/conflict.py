@@ -182,6 +182,7 @@ class ConflictDetector:
         #: the probe frame per (interface, VIP), with the MAC it was built for
         self._frames: dict[tuple[str, IPAddress], tuple[bytes, bytes]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self._scripts: set[asyncio.Task[object]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -190,6 +191,7 @@ class ConflictDetector:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="conflict-probe")
 
     async def stop(self) -> None:
+        self._stopped = True  # a round's remaining probes, queued on the loop, are dropped
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -292,6 +294,8 @@ class ConflictDetector:
         return probed
 
     def _send_probes(self, ifname: str, targets: list[tuple[str, IPAddress]]) -> None:
+        if self._stopped:
+            return
         self._listen(ifname)
         mac = self.view.interface_mac(ifname)
         sender = self._sender(ifname)

@@ -184,3 +184,17 @@ def test_probes_leave_in_chunks_with_the_loop_in_between() -> None:
     assert at_once == PROBE_CHUNK
     assert after_one_turn == 2 * PROBE_CHUNK
     assert distinct == PROBES_PER_ROUND  # one ARP probe per VIP, none twice
+
+
+def test_probes_still_queued_when_the_detector_stops_are_dropped() -> None:
+    async def scenario() -> tuple[int, int]:
+        det = Chunked(MacView({"VI_1": addrs(PROBES_PER_ROUND)}))
+        det.tick()
+        sent = len(det.sender.frames)
+        await det.stop()
+        for _ in range(PROBES_PER_ROUND):
+            await asyncio.sleep(0)
+        return sent, len(det.sender.frames)
+
+    sent, after_stop = asyncio.run(scenario())
+    assert sent < PROBES_PER_ROUND and after_stop == sent
