@@ -89,6 +89,8 @@ class Holding:
     addresses: list[tuple[int, VirtualIP]] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
+    #: the lifetime renewal message of each address, built on the first renewal round
+    renewals: list[bytes] = field(default_factory=list)
 
 
 class VipManager:
@@ -351,31 +353,33 @@ class VipManager:
         loop = asyncio.get_running_loop()
         renewer = AddressRenewer()
         loop.add_reader(renewer.fileno(), self._renew_failures, renewer)
-        cache: dict[tuple[int, str], bytes] = {}
         try:
             while True:
                 await sleep_chore(lifetime / 4)
-                batch = []
-                for h in self.holdings.values():  # held: the instance is MASTER
-                    for ifindex, vip in h.addresses:
-                        key = (ifindex, str(vip.address))
-                        msg = cache.get(key)
-                        if msg is None:
-                            msg = cache[key] = encode_newaddr(
-                                ifindex, vip.address, lifetime=lifetime, brd=vip.brd,
-                                scope=vip.scope, label=vip.label,
-                                peer=vip.peer.ip if vip.peer is not None else None,
-                                nodad=isinstance(vip.address, IPv6Interface))
-                        batch.append(msg)
+                held = [(name, h, msg) for name, h in self.holdings.items()  # MASTER
+                        for msg in self._renewals(h, lifetime)]
                 # A few dozen to a datagram, and the loop's turn in between: an advert due
-                # while a thousand VIPs are renewed goes out on time.
-                for start in range(0, len(batch), RENEW_CHUNK):
+                # while a thousand VIPs are renewed goes out on time. An instance that left
+                # MASTER meanwhile is skipped: a renewal would put its VIPs back.
+                for start in range(0, len(held), RENEW_CHUNK):
                     if start:
                         await asyncio.sleep(0)
-                    renewer.send(batch[start:start + RENEW_CHUNK])
+                    holdings = self.holdings
+                    renewer.send([msg for name, h, msg in held[start:start + RENEW_CHUNK]
+                                  if holdings.get(name) is h])
         finally:
             loop.remove_reader(renewer.fileno())
             renewer.close()
+
+    @staticmethod
+    def _renewals(h: Holding, lifetime: float) -> list[bytes]:
+        if len(h.renewals) != len(h.addresses):
+            h.renewals = [encode_newaddr(ifindex, vip.address, lifetime=lifetime, brd=vip.brd,
+                                         scope=vip.scope, label=vip.label,
+                                         peer=vip.peer.ip if vip.peer is not None else None,
+                                         nodad=isinstance(vip.address, IPv6Interface))
+                          for ifindex, vip in h.addresses]
+        return h.renewals
 
     def _renew_failures(self, renewer: AddressRenewer) -> None:
         for code, _seq in renewer.drain_errors():
