@@ -118,13 +118,24 @@ def _inherit_reverse(inst: m.VrrpInstance, cfg: m.KeepalivedConfig) -> dict[str,
 
 
 def _on_path(name: str) -> bool:
-    """Whether ``name`` is an executable file in a directory of PATH (``shutil.which``'s
-    answer, without loading shutil and its compression modules into the daemon)."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        candidate = os.path.join(folder or ".", name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return True
-    return False
+    """``shutil.which(name) is not None``, without loading shutil and its compression modules
+    into the daemon: a name with a directory part is taken as it is (relative to the working
+    directory), any other is looked for in PATH (unset: the system's default path; empty:
+    nowhere)."""
+
+    def runnable(candidate: str) -> bool:
+        return os.access(candidate, os.X_OK) and not os.path.isdir(candidate)
+
+    if os.path.dirname(name):
+        return runnable(name)
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH") or os.defpath
+        except (AttributeError, ValueError):
+            path = os.defpath
+    return any(runnable(os.path.join(folder or os.curdir, name))
+               for folder in path.split(os.pathsep)) if path else False
 
 
 def _near(name: str, known: Any) -> str:

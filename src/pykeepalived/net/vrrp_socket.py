@@ -100,6 +100,14 @@ class Received:
     age: float = 0.0
 
 
+def _age(stamp: bytes, wall: float) -> float:
+    """Seconds from the kernel's receive stamp (an SCM_TIMESTAMPNS timespec) to ``wall``."""
+    sec: int
+    nsec: int
+    sec, nsec = _TIMESPEC.unpack_from(stamp)
+    return wall - sec - nsec * 1e-9
+
+
 def _sockaddr_in_ifindex(ifname: str) -> int:
     try:
         return socket.if_nametoindex(ifname)
@@ -432,8 +440,7 @@ class VrrpSocket:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
                 ifindex = struct.unpack_from("=i", value)[0]
             elif kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
-                sec, nsec = _TIMESPEC.unpack_from(value)
-                age = wall - sec - nsec * 1e-9
+                age = _age(value, wall)
         return Received(
             src=IPv4Address(data[12:16]),
             dst=IPv4Address(data[16:20]),
@@ -455,8 +462,7 @@ class VrrpSocket:
         for level, kind, value in ancdata:
             if level != socket.IPPROTO_IPV6:
                 if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
-                    sec, nsec = _TIMESPEC.unpack_from(value)
-                    age = wall - sec - nsec * 1e-9
+                    age = _age(value, wall)
                 continue
             if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
                 hop_limit = struct.unpack_from("=i", value)[0]
