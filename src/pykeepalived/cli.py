@@ -32,7 +32,7 @@ The `argparse.Namespace` handed to the daemon has these attributes (keepalived f
   (HOST:PORT), ``no_fast_preempt`` bool, ``control_group`` str | None, ``maintenance_file``
   str | None, ``conflict_script`` str | None, ``conflict_probe_interval`` float | None,
   ``no_conflict_detection`` bool, ``hang_limit`` float | None (see docs/operations.md and
-  docs/supervision.md).
+  docs/supervision.md), ``lvs_masquerade`` bool (docs/load-balancing.md).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("-r", "--vrrp_pid", dest="vrrp_pid_file", metavar="FILE",
       help="pid file for the VRRP child process")
     a("-T", "--genhash", dest="genhash", action="store_true",
-      help="genhash utility mode (not supported by pykeepalived)")
+      help="genhash utility mode (the first option; the rest are genhash's)")
     a("-c", "--checkers_pid", dest="checkers_pid_file", metavar="FILE",
       help="pid file for the checkers child process")
     a("-a", "--address-monitoring", dest="address_monitoring", action="store_true",
@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how often a MASTER probes for its VIPs (default 1)")
     own.add_argument("--no-conflict-detection", dest="no_conflict_detection",
                      action="store_true", help="don't probe for split brain")
+    own.add_argument("--lvs-masquerade", dest="lvs_masquerade", action="store_true",
+                     help="NAT virtual servers: also masquerade the balanced connections, for "
+                     "real servers whose route back does not pass this director")
     own.add_argument("--hang-limit", dest="hang_limit", metavar="SECONDS", type=float,
                      help="a VRRP process whose event loop is silent this long is killed, "
                      "handed over and respawned (default: 2 advert intervals, at least 1 s)")
@@ -229,8 +232,21 @@ def script_security_test(config: KeepalivedConfig, out: TextIO) -> int:
     tracking.vet()
     for line in tracking.refused.values():
         say(line)
+    warned = False
     if tracking.security_warning:
         say(tracking.security_warning)
+        warned = True
+    if config.lvs.virtual_servers:
+        # The checker process's own checks (MISC_CHECK, notify and quorum scripts).
+        from pykeepalived.lvs.security import vet
+
+        lvs = vet(config.lvs, config.global_defs, check_log=lambda _m: None)
+        for line in lvs.lines:
+            say(line)
+        if lvs.warning:
+            say(lvs.warning)
+            warned = True
+    if warned:
         return EXIT_CONFIG_SECURITY
     return EXIT_CONFIG if tracking.refused else 0
 
@@ -275,6 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         return SUBCOMMANDS[args[0]](args[1:])
+    genhash = next((i for i, a in enumerate(args) if a in ("-T", "--genhash")), None)
+    if genhash is not None:
+        # keepalived: -T turns it into genhash, whose own options follow.
+        if genhash > 0:
+            shown = "-T" if args[genhash] == "-T" else "genhash"
+            print(f"Warning -- `{shown}` not used as first option, "
+                  "previous options ignored", file=sys.stderr)
+        from pykeepalived.lvs.genhash import main as genhash_main
+
+        return genhash_main(args[genhash + 1:])
     options = build_parser().parse_args(args)
     options.config_test = options.config_test_log is not None
     if options.config_test_log == "-":

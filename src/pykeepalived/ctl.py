@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from pykeepalived.daemon.control import DEFAULT_CONTROL_SOCKET, default_control_socket
+from pykeepalived.lvs import checker_socket
 
 EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
@@ -169,23 +170,69 @@ def cmd_status(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the full status as JSON")
     args = p.parse_args(argv)
     args.control_socket = args.control_socket or default_control_socket(args.pid_file)
-    try:
-        answer = request(args.control_socket, {"command": "status"})
-    except NotRunning as exc:
-        print(f"pykeepalived: {exc}", file=sys.stderr)
+    answers: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    # The VRRP child and the health-checker child answer on their own sockets; either may
+    # not run (-P, -C, or no such configuration).
+    for part, path in (("vrrp", args.control_socket),
+                       ("lvs", checker_socket(args.control_socket))):
+        try:
+            answers[part] = request(path, {"command": "status"})
+        except NotRunning as exc:
+            missing.append(str(exc))
+        except (OSError, ValueError) as exc:
+            print(f"pykeepalived: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    if not answers:
+        print(f"pykeepalived: {missing[0]}", file=sys.stderr)
         return EXIT_NOT_RUNNING
-    except (OSError, ValueError) as exc:
-        print(f"pykeepalived: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    if not answer.get("ok"):
-        print(f"pykeepalived: {answer.get('error', 'request failed')}", file=sys.stderr)
-        return EXIT_FAILED
+    for reply in answers.values():
+        if not reply.get("ok"):
+            print(f"pykeepalived: {reply.get('error', 'request failed')}", file=sys.stderr)
+            return EXIT_FAILED
+    answer = answers.get("vrrp", {"ok": True})
+    if "lvs" in answers:
+        answer["lvs"] = {k: v for k, v in answers["lvs"].items() if k != "ok"}
     if args.json:
         json.dump(answer, sys.stdout, indent=2)
         print()
-    else:
+        return 0
+    if "vrrp" in answers:
         render_status(answer, sys.stdout)
+    if "lvs" in answer:
+        render_lvs(answer["lvs"], sys.stdout)
     return 0
+
+
+def render_lvs(lvs: dict[str, Any], out: TextIO) -> None:
+    """The load balancer part of ``pykeepalived status``."""
+    chk = lvs.get("checker", {})
+    print(f"health checkers pid {chk.get('pid')}, up {_duration(chk.get('uptime', 0))}, "
+          f"nftables table {chk.get('table')} (applied {chk.get('applies')}x, "
+          f"{chk.get('apply_errors')} errors)", file=out)
+    for vs in lvs.get("virtual_servers", []):
+        q = vs["quorum"]
+        print(file=out)
+        print(f"{vs['name']}  {vs['lb_algo']} {vs['lb_kind']}"
+              + (f", persistence {vs['persistence_timeout']}s"
+                 if vs.get("persistence_timeout") else ""), file=out)
+        _row(out, "quorum", f"{'up' if q['up'] else 'DOWN'} (live weight {q['live_weight']}, "
+             f"quorum {q['quorum']}, hysteresis {q['hysteresis']})")
+        sorry = vs.get("sorry_server")
+        if sorry:
+            _row(out, "sorry", f"{sorry['name']} {'ACTIVE' if sorry['active'] else 'standby'}")
+        for rs in vs["real_servers"]:
+            state = "alive" if rs["alive"] else "DOWN"
+            table = "in table" if rs["in_table"] else "not in table"
+            checks = "; ".join(
+                f"{c['kind']} {'up' if c['up'] else 'down'}"
+                + (f" ({c['last']['reason']})" if c.get("last") else "")
+                + f" ok {c['checks'].get('success', 0)} / failed {c['checks'].get('failure', 0)}"
+                for c in rs["checkers"])
+            _row(out, rs["name"], f"{state}, weight {rs['weight']}, {table}, "
+                 f"{rs['packets']} packets {rs['bytes']} bytes")
+            if checks:
+                _row(out, "", checks)
 
 
 def cmd_maintenance(argv: Sequence[str]) -> int:

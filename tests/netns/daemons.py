@@ -45,7 +45,7 @@ class Daemon:
         common = ["-n", "-l", "-D", "-G", "-f", str(self.config), "-p", str(self.pid_file),
                   "-r", str(self.vrrp_pid_file)]
         if self.kind == "py":
-            own = []
+            own = ["-c", str(self.checkers_pid_file)]
             # Several daemons on one host: each gets its own control socket and state dir.
             if "--control-socket" not in self.extra:
                 own += ["--control-socket", str(self.pid_file.with_suffix(".sock"))]
@@ -60,10 +60,14 @@ class Daemon:
         log.close()
         return self
 
+    @property
+    def checkers_pid_file(self) -> Path:
+        return self.pid_file.with_name(f"{self.pid_file.stem}-checkers.pid")
+
     def pids(self) -> list[int]:
-        """The daemon's own pids (keepalived has a parent and a VRRP child)."""
+        """The daemon's own pids (keepalived has a parent, a VRRP child, a checker child)."""
         out = []
-        for path in (self.pid_file, self.vrrp_pid_file):
+        for path in (self.pid_file, self.vrrp_pid_file, self.checkers_pid_file):
             with contextlib.suppress(OSError, ValueError):
                 out.append(int(path.read_text().strip()))
         return sorted(set(out))

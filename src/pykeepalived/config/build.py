@@ -11,8 +11,9 @@ problem. Cross-object checks (script references, duplicate router ids, strict mo
 
 `Builder` is the entry point and reads ``global_defs``; the other blocks have a module each:
 `instance` (``vrrp_instance``, ``vrrp_sync_group``), `trackers` (scripts, files, processes),
-`addresses` (addresses, routes, rules) and `virtual_server` (the load balancer, kept generic),
-all reading words through `values.Values`.
+`addresses` (addresses, routes, rules) and `virtual_server` (the load balancer's blocks kept as
+written, for the dump), all reading words through `values.Values`; the load balancer itself is
+read by `pykeepalived.lvs.parse` into ``KeepalivedConfig.lvs``.
 """
 
 from __future__ import annotations
@@ -84,13 +85,19 @@ class Builder:
         self.v = Values(diags, interfaces)
 
     def build(self, statements: list[Statement], files: tuple[str, ...]) -> m.KeepalivedConfig:
+        # Imported here: pykeepalived.lvs.model loads this package (config.diagnostics), so a
+        # module-level import would close that loop while one of them is half loaded.
+        from pykeepalived.lvs.parse import LvsBuilder
+
         check_keywords(statements, self.diags)
+        lvs = LvsBuilder(self.diags)
         gopts: dict[str, Any] = {}
         gloc: Location | None = None
         for st in statements:
             if st.keyword == "global_defs":
                 gloc = gloc or st.loc
                 self.global_defs(st, gopts)
+                lvs.global_defs(st)
         g = m.GlobalDefs(**gopts) if gloc is None else m.GlobalDefs(loc=gloc, **gopts)
         scripts: dict[str, m.VrrpScript] = {}
         tfiles: dict[str, m.TrackFileDef] = {}
@@ -102,6 +109,7 @@ class Builder:
         rules: list[m.VirtualRule] = []
         vsgs: list[m.VirtualServerGroup] = []
         vss: list[m.VirtualServer] = []
+        bfds: list[str] = []
         other: list[m.GenericStatement] = []
         for st in statements:
             k = st.keyword
@@ -138,18 +146,27 @@ class Builder:
                 rules.extend(rule(self.v, x, "static_rules") for x in self.v.list_block(st))
             elif k == "virtual_server_group":
                 vsgs.append(virtual_server_group(st))
+                lvs.group(st)
             elif k == "virtual_server":
-                vs = virtual_server(self.v, st)
+                vs = virtual_server(st)
                 if vs is not None:
                     vss.append(vs)
+                # the track files and BFDs defined so far: keepalived looks them up as it reads
+                lvs.virtual_server(st, dict(tfiles), tuple(bfds))
+            elif k in ("SSL", "bfd_instance"):
+                if k == "SSL":
+                    lvs.ssl(st)
+                elif st.words:
+                    bfds.append(st.words[0])
+                other.append(generic(st))
             elif k in KEYWORDS:
                 other.append(generic(st))
         return m.KeepalivedConfig(
             global_defs=g, vrrp_scripts=scripts, track_files=tfiles, track_processes=tprocs,
             vrrp_instances=tuple(instances), sync_groups=tuple(groups),
             static_addresses=tuple(addrs), static_routes=tuple(routes), static_rules=tuple(rules),
-            virtual_server_groups=tuple(vsgs), virtual_servers=tuple(vss), other=tuple(other),
-            files=files,
+            virtual_server_groups=tuple(vsgs), virtual_servers=tuple(vss), lvs=lvs.build(),
+            other=tuple(other), files=files,
         )
 
     def _unique(self, into: dict[str, T], name: str, value: T, st: Statement, what: str) -> None:

@@ -4,11 +4,15 @@
 conditionals, parameters and keepalived's defaults and fix-ups, so an operator sees what will run.
 Line-shaped entries (addresses, routes, track references) are dumped as the line keepalived would
 read. `render_config` writes such a dump back as keepalived.conf text; loading that text gives the
-same dump again (the round trip the property tests check).
+same dump again (the round trip the property tests check). The load balancer is dumped twice: as
+written (``virtual_server``, ``virtual_server_group``: what is rendered back) and resolved
+(``lvs``: every default and inherited setting filled in; derived, so not rendered).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -227,7 +231,28 @@ def dump_config(cfg: m.KeepalivedConfig) -> dict[str, Any]:
             for v in cfg.virtual_servers
         ],
         "other": [_generic(s) for s in cfg.other],
+        "lvs": _resolved(cfg.lvs),
     }
+
+
+def _resolved(x: Any) -> Any:
+    """The load balancer's model as JSON-ready data (locations left out)."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        d = {f.name: _resolved(getattr(x, f.name)) for f in dataclasses.fields(x)
+             if f.name != "loc"}
+        name = getattr(x, "name", None)
+        if isinstance(name, str) and "name" not in d:
+            d = {"name": name, **d}
+        return d
+    if isinstance(x, tuple | list):
+        return [_resolved(v) for v in x]
+    if isinstance(x, bytes):
+        return x.hex()
+    if isinstance(x, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(x)
+    if isinstance(x, float):
+        return _num(x)
+    return x
 
 
 def _vs_args(v: m.VirtualServer) -> tuple[str, ...]:

@@ -344,14 +344,8 @@ KEYWORDS: Final[KeywordTree] = {
             "smtp_alert": None,
             "virtualhost": None,
             "snmp_name": None,
+            # keepalived 2.2.7's MISC_CHECK has no connection keywords
             "MISC_CHECK": {
-                "connect_ip": None,
-                "connect_port": None,
-                "bindto": None,
-                "bind_port": None,
-                "bind_if": None,
-                "connect_timeout": None,
-                "fwmark": None,
                 "retry": None,
                 "delay_before_retry": None,
                 "warmup": None,

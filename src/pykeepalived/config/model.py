@@ -7,9 +7,10 @@ instance settings fall back to the matching ``global_defs`` default, the VRRP ve
 keywords; where a field holds a list it is plural, and its `keyword` metadata names the keyword
 (the JSON dump uses keepalived's names). Anything that can be wrong at run time has a ``loc``.
 
-The load-balancing side (``virtual_server`` and friends) is kept as typed headers over a generic
-statement tree, enough for full configurations to load and be dumped until the load balancer is
-built on them.
+The load-balancing side (``virtual_server`` and friends) is kept twice: as typed headers over a
+generic statement tree (`VirtualServer`, `VirtualServerGroup`: what the dump writes back as text)
+and resolved into `pykeepalived.lvs.model.LvsConfig` (``KeepalivedConfig.lvs``: what the load
+balancer runs; built by `pykeepalived.lvs.parse`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from pykeepalived.config.diagnostics import NOWHERE, Location
+
+if TYPE_CHECKING:
+    from pykeepalived.lvs.model import LvsConfig
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -388,6 +392,14 @@ class VirtualServerGroup:
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
 
 
+def _no_lvs() -> LvsConfig:
+    # Imported on use: pykeepalived.lvs.model imports config.diagnostics, which loads this
+    # package; a module-level import here would close that loop while either is half loaded.
+    from pykeepalived.lvs.model import LvsConfig
+
+    return LvsConfig()
+
+
 @dataclass(frozen=True)
 class KeepalivedConfig:
     global_defs: GlobalDefs = GlobalDefs()
@@ -401,6 +413,8 @@ class KeepalivedConfig:
     static_rules: tuple[VirtualRule, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
+    #: The load balancer, resolved: virtual servers, real servers, checkers, groups, SSL.
+    lvs: LvsConfig = field(default_factory=_no_lvs)
     #: Top-level blocks kept generically (SSL, bfd_instance, garp_group, net_namespace, ...).
     other: tuple[GenericStatement, ...] = ()
     #: Every file read, the main one first.

@@ -43,7 +43,16 @@ def report(diags: Diagnostics, loc: Location, name: str, entry: Unsupported) -> 
         diags.warning(loc, message(name, entry.reason))
 
 
-_LB = Unsupported("load balancing")
+_CHECKER_SCHED = Unsupported("checker process scheduling limits")
+_LVS_FIFO = Unsupported("the load balancer's notify FIFO")
+_IPVS_NFT = Unsupported("keepalived's nftables rules for IPVS; pykeepalived's load balancer is "
+                        "its own nftables table")
+_SYNCD = Unsupported("IPVS connection synchronisation; established connections are not "
+                     "handed over to the backup")
+_THRESHOLD = Unsupported("IPVS connection thresholds; the real server takes every connection "
+                         "its weight gives it")
+_HASH_FALLBACK = Unsupported("the nftables load balancer hashes over the live real servers "
+                             "only")
 _EMAIL = Unsupported("email alerts")
 _SNMP = Unsupported("SNMP")
 _BFD = Unsupported("BFD")
@@ -58,6 +67,36 @@ _EXTRA_IF = Unsupported("gratuitous ARPs on extra interfaces")
 _FILTER = Unsupported("pykeepalived's accept-mode filter is its own nftables table")
 _PRIO_NOTIFY = Unsupported("priority change notifications")
 
+_VS = "virtual_server"
+_RS = (_VS, "real_server")
+
+
+def _lb_entries() -> dict[tuple[str, ...], Unsupported]:
+    out: dict[tuple[str, ...], Unsupported] = {
+        (_VS, "persistence_engine"): Unsupported("IPVS persistence engines (sip)"),
+        (_VS, "ops"): Unsupported("one-packet scheduling; the datagrams of a UDP flow go to "
+                                  "one real server"),
+        (_VS, "flag-1"): _HASH_FALLBACK,
+        (_VS, "sh-fallback"): _HASH_FALLBACK,
+        (_VS, "mh-fallback"): _HASH_FALLBACK,
+        (_VS, "flag-3"): Unsupported("IPVS scheduler flag 3"),
+        (_VS, "ha_suspend"): Unsupported("suspending checkers while the address is absent; "
+                                         "they always run, and the nftables rules match only "
+                                         "while the address is local"),
+        (_VS, "smtp_alert"): _EMAIL,
+        (_VS, "snmp_name"): _SNMP,
+        (*_RS, "smtp_alert"): _EMAIL,
+        (*_RS, "snmp_name"): _SNMP,
+        (*_RS, "uthreshold"): _THRESHOLD,
+        (*_RS, "lthreshold"): _THRESHOLD,
+        (*_RS, "BFD_CHECK"): Unsupported("BFD; the real server is not checked by it"),
+    }
+    for checker in ("HTTP_GET", "SSL_GET"):
+        out[(*_RS, checker, "url", "regex_stack")] = Unsupported(
+            "PCRE2's JIT stack; Python's re has none")
+    return out
+
+
 #: Keyword paths (as in `keywords.KEYWORDS`) the daemon does not act on. A block's entry covers
 #: everything inside it: one diagnostic, on the block's keyword.
 UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
@@ -65,7 +104,7 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("linkbeat_use_polling",): _LINKBEAT,
     ("linkbeat_interfaces",): _LINKBEAT,
     ("net_namespace",): Unsupported("run pykeepalived with -s NAME instead", "error"),
-    ("net_namespace_ipvs",): _LB,
+    ("net_namespace_ipvs",): Unsupported("IPVS in another network namespace"),
     ("namespace_with_ipsets",): Unsupported("ipsets"),
     ("use_pid_dir",): Unsupported("pid files in /run/keepalived; use -p"),
     ("instance",): Unsupported("instance name for pid files; use -p"),
@@ -73,16 +112,13 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("track_group",): Unsupported("track groups of static addresses, routes and rules"),
     ("garp_group",): _GARP_GROUP,
     ("interface_up_down_delays",): Unsupported("interface up/down delays"),
-    ("SSL",): _LB,
-    ("virtual_server_group",): _LB,
-    ("virtual_server",): _LB,
     ("bfd_instance",): _BFD,
     # --- global_defs -----------------------------------------------------------------------
     ("global_defs", "process_names"): _NAMES,
     ("global_defs", "process_name"): _NAMES,
     ("global_defs", "vrrp_process_name"): _NAMES,
-    ("global_defs", "checker_process_name"): _LB,
-    ("global_defs", "lvs_process_name"): _LB,
+    ("global_defs", "checker_process_name"): _NAMES,
+    ("global_defs", "lvs_process_name"): _NAMES,
     ("global_defs", "bfd_process_name"): _BFD,
     ("global_defs", "notification_email_from"): _EMAIL,
     ("global_defs", "smtp_server"): _EMAIL,
@@ -99,14 +135,11 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("global_defs", "shutdown_script_timeout"): Unsupported("start-up and shut-down scripts"),
     ("global_defs", "max_auto_priority"): Unsupported("automatic real-time priority"),
     ("global_defs", "min_auto_priority_delay"): Unsupported("automatic real-time priority"),
-    ("global_defs", "checker_log_all_failures"): _LB,
     ("global_defs", "dynamic_interfaces"): Unsupported("dynamic interfaces"),
     ("global_defs", "disable_local_igmp"): Unsupported("local IGMP reports"),
-    ("global_defs", "lvs_timeouts"): _LB,
-    ("global_defs", "lvs_flush"): _LB,
-    ("global_defs", "lvs_flush_on_stop"): _LB,
-    ("global_defs", "lvs_flush_onstop"): _LB,
-    ("global_defs", "lvs_sync_daemon"): _LB,
+    ("global_defs", "lvs_timeouts"): Unsupported(
+        "IPVS connection timeouts; the kernel's conntrack timeouts apply"),
+    ("global_defs", "lvs_sync_daemon"): _SYNCD,
     ("global_defs", "vrrp_garp_interval"): _GARP_GROUP,
     ("global_defs", "vrrp_gna_interval"): _GARP_GROUP,
     ("global_defs", "vrrp_garp_extra_if"): _EXTRA_IF,
@@ -116,23 +149,23 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("global_defs", "nftables"): _FILTER,
     ("global_defs", "nftables_priority"): _FILTER,
     ("global_defs", "nftables_ifindex"): _FILTER,
-    ("global_defs", "nftables_ipvs"): _LB,
-    ("global_defs", "nftables_ipvs_priority"): _LB,
-    ("global_defs", "nftables_ipvs_start_fwmark"): _LB,
+    ("global_defs", "nftables_ipvs"): _IPVS_NFT,
+    ("global_defs", "nftables_ipvs_priority"): _IPVS_NFT,
+    ("global_defs", "nftables_ipvs_start_fwmark"): _IPVS_NFT,
     ("global_defs", "nftables_counters"): _FILTER,
     ("global_defs", "vrrp_rlimit_rttime"): _SCHED,
     ("global_defs", "vrrp_rlimit_rtime"): _SCHED,
     ("global_defs", "vrrp_notify_priority_changes"): _PRIO_NOTIFY,
     ("global_defs", "fifo_write_vrrp_states_on_reload"): Unsupported(
         "writing the states to the notify FIFO on reload"),
-    ("global_defs", "lvs_notify_fifo"): _LB,
-    ("global_defs", "lvs_notify_fifo_script"): _LB,
-    ("global_defs", "checker_priority"): _LB,
-    ("global_defs", "checker_no_swap"): _LB,
-    ("global_defs", "checker_rt_priority"): _LB,
-    ("global_defs", "checker_cpu_affinity"): _LB,
-    ("global_defs", "checker_rlimit_rttime"): _LB,
-    ("global_defs", "checker_rlimit_rtime"): _LB,
+    ("global_defs", "lvs_notify_fifo"): _LVS_FIFO,
+    ("global_defs", "lvs_notify_fifo_script"): _LVS_FIFO,
+    ("global_defs", "checker_priority"): _CHECKER_SCHED,
+    ("global_defs", "checker_no_swap"): _CHECKER_SCHED,
+    ("global_defs", "checker_rt_priority"): _CHECKER_SCHED,
+    ("global_defs", "checker_cpu_affinity"): _CHECKER_SCHED,
+    ("global_defs", "checker_rlimit_rttime"): _CHECKER_SCHED,
+    ("global_defs", "checker_rlimit_rtime"): _CHECKER_SCHED,
     ("global_defs", "bfd_priority"): _BFD,
     ("global_defs", "bfd_no_swap"): _BFD,
     ("global_defs", "bfd_rt_priority"): _BFD,
@@ -155,12 +188,13 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("global_defs", "vrrp_netlink_monitor_rcv_bufs_force"): _NLBUF,
     ("global_defs", "process_monitor_rcv_bufs"): _NLBUF,
     ("global_defs", "process_monitor_rcv_bufs_force"): _NLBUF,
-    ("global_defs", "lvs_netlink_cmd_rcv_bufs"): _LB,
-    ("global_defs", "lvs_netlink_cmd_rcv_bufs_force"): _LB,
-    ("global_defs", "lvs_netlink_monitor_rcv_bufs"): _LB,
-    ("global_defs", "lvs_netlink_monitor_rcv_bufs_force"): _LB,
-    ("global_defs", "rs_init_notifies"): _LB,
-    ("global_defs", "no_checker_emails"): _LB,
+    ("global_defs", "lvs_netlink_cmd_rcv_bufs"): _NLBUF,
+    ("global_defs", "lvs_netlink_cmd_rcv_bufs_force"): _NLBUF,
+    ("global_defs", "lvs_netlink_monitor_rcv_bufs"): _NLBUF,
+    ("global_defs", "lvs_netlink_monitor_rcv_bufs_force"): _NLBUF,
+    ("global_defs", "rs_init_notifies"): Unsupported(
+        "notifications of the real servers' initial states"),
+    ("global_defs", "no_checker_emails"): _EMAIL,
     ("global_defs", "vrrp_rx_bufs_policy"): Unsupported("socket receive buffer sizes"),
     ("global_defs", "vrrp_rx_bufs_multiplier"): Unsupported("socket receive buffer sizes"),
     ("global_defs", "log_unknown_vrids"): Unsupported(
@@ -196,10 +230,13 @@ UNSUPPORTED: Final[Mapping[tuple[str, ...], Unsupported]] = {
     ("vrrp_instance", "debug"): Unsupported("per-instance debug level"),
     ("vrrp_instance", "smtp_alert"): _EMAIL,
     ("vrrp_instance", "notify_priority_changes"): _PRIO_NOTIFY,
-    ("vrrp_instance", "lvs_sync_daemon_interface"): _LB,
+    ("vrrp_instance", "lvs_sync_daemon_interface"): _SYNCD,
     ("vrrp_instance", "garp_extra_if"): _EXTRA_IF,
     ("vrrp_instance", "vmac_garp_intvl"): _EXTRA_IF,
     ("vrrp_instance", "kernel_rx_buf_size"): Unsupported("socket receive buffer sizes"),
+    # --- the load balancer (values the nftables plane cannot do, such as lb_algo sed or
+    # lvs_method TUN, are warned about by pykeepalived.lvs.parse where they are written) -----
+    **_lb_entries(),
 }
 
 _ADDR_FLAG = Unsupported("address flag not set by pykeepalived")

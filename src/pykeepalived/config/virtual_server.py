@@ -1,16 +1,17 @@
-"""The load balancer blocks (``virtual_server``, ``virtual_server_group``) and every other block
-the daemon does not act on: kept as generic statements, checked only where keepalived's own
-config test would fail.
+"""The load balancer's blocks (``virtual_server``, ``virtual_server_group``) and every other block
+the daemon keeps as written: generic statement trees, which the dump writes back as text.
+
+Nothing here reports a problem: the load balancer is read, checked and resolved by
+`pykeepalived.lvs.parse` (``KeepalivedConfig.lvs``), which reports each problem once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from pykeepalived.config import model as m
-from pykeepalived.config.diagnostics import Location
 from pykeepalived.config.parser import Statement
-from pykeepalived.config.values import Values, each, line
+from pykeepalived.config.values import each, line
 
 
 def generic(st: Statement) -> m.GenericStatement:
@@ -25,47 +26,32 @@ def virtual_server_group(st: Statement) -> m.VirtualServerGroup:
     return m.VirtualServerGroup(name, entries, st.loc)
 
 
-def virtual_server(v: Values, st: Statement) -> m.VirtualServer | None:
+def virtual_server(st: Statement) -> m.VirtualServer | None:
+    """The header (``IP PORT``, ``fwmark N``, ``group NAME``) and the block as written."""
     words = st.words
     if not words:
-        v.diags.mistake(st.loc, "virtual_server needs an address")
         return None
-    kind: Any = "address"
+    kind: Literal["address", "fwmark", "group"] = "address"
     target = words[0]
     port: int | None = None
     if words[0] in ("fwmark", "group"):
-        kind = words[0]
         if len(words) < 2:
-            v.diags.mistake(st.loc, f"virtual_server {words[0]} needs a value")
             return None
+        kind = "fwmark" if words[0] == "fwmark" else "group"
         target = words[1]
-    else:
-        v.parse_address(target, st.arg_loc(0), "virtual_server")
-        if len(words) > 1:
-            port = _port(v, words[1], st.arg_loc(1))
+    elif len(words) > 1:
+        port = _port(words[1])
     reals = []
     for s in each(st.block):
-        if s.keyword == "protocol" and kind == "fwmark":
-            # keepalived -t fails on this one.
-            v.diags.mistake(s.loc, f"virtual server FWM {target}: protocol specified for "
-                            "fwmark - protocol will be ignored")
-        if s.keyword == "real_server":
-            rw = s.words
-            if not rw:
-                v.diags.mistake(s.loc, "real_server needs an address")
-                continue
-            v.parse_address(rw[0], s.arg_loc(0), "real_server")
-            rport = _port(v, rw[1], s.arg_loc(1)) if len(rw) > 1 else None
+        if s.keyword == "real_server" and s.words:
+            rport = _port(s.words[1]) if len(s.words) > 1 else None
             body = tuple(generic(x) for x in each(s.block))
             checkers = tuple(x.keyword for x in body if x.keyword.endswith("_CHECK")
                              or x.keyword in ("HTTP_GET", "SSL_GET"))
-            reals.append(m.RealServer(rw[0], rport, checkers, body, s.loc))
+            reals.append(m.RealServer(s.words[0], rport, checkers, body, s.loc))
     body = tuple(generic(x) for x in each(st.block))
     return m.VirtualServer(kind, target, port, tuple(reals), body, st.loc)
 
 
-def _port(v: Values, raw: str, loc: Location) -> int | None:
-    if raw.isdigit() and 0 <= int(raw) <= 65535:
-        return int(raw)
-    v.diags.mistake(loc, f"invalid port '{raw}'")
-    return None
+def _port(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and int(raw) <= 65535 else None

@@ -609,7 +609,28 @@ class Operations:
         from pykeepalived.daemon.metrics import MetricsServer
 
         return MetricsServer(self.view, self.maintenance.is_on, self.conflicts,
-                             self.metrics_listen or "")
+                             self.metrics_listen or "", extra=self._checker_metrics)
+
+    async def _checker_metrics(self) -> bytes:
+        """The health checkers' families, from their process's control socket (nothing
+        when it does not run)."""
+        from pykeepalived.lvs import checker_socket
+
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(checker_socket(self.socket_path)), 1.0)
+        except (OSError, TimeoutError):
+            return b""
+        try:
+            writer.write(b'{"command": "metrics"}\n')
+            line = await asyncio.wait_for(reader.readline(), 2.0)
+            answer = json.loads(line or b"{}")
+            text = answer.get("text", "") if isinstance(answer, dict) else ""
+            return text.encode() if isinstance(text, str) else b""
+        except (OSError, TimeoutError, ValueError):
+            return b""
+        finally:
+            writer.close()
 
     def open(self) -> None:
         """Claim the control socket and the metrics port before the daemon touches the

@@ -21,15 +21,17 @@ import socket
 import sys
 from collections.abc import Awaitable, Mapping
 
+from pykeepalived.daemon.checker_child import CheckerKeeper
 from pykeepalived.daemon.lastword import EXIT_CANNOT_RUN, EXIT_UNHANDLED, LastWord
 from pykeepalived.daemon.log import EventLog, facility_from_option, setup_logging
 from pykeepalived.daemon.pulse import Pulse
-from pykeepalived.daemon.supervisor import Supervisor
+from pykeepalived.daemon.supervisor import HANDLED, Supervisor
 from pykeepalived.errors import LocalError
 from pykeepalived.net.netns import NetnsError, enter_netns, keep_origin_netns
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/keepalived_vrrp.pid"
+DEFAULT_CHECKERS_PID_FILE = "/run/keepalived_checkers.pid"
 PR_SET_PDEATHSIG = 1
 
 
@@ -78,13 +80,91 @@ def run(options: argparse.Namespace) -> int:
                                (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     log = _logging(options, facility, "Keepalived")
     log.event(f"Starting pykeepalived {__import__('pykeepalived').__version__}")
+    vrrp, checkers = subsystems(options)
+    options.vrrp_running = vrrp
+    keeper = None
+    if checkers:
+        keeper = CheckerKeeper(
+            functools.partial(checker_child, options, facility, log, os.getpid()), log,
+            pid_file=options.checkers_pid_file or DEFAULT_CHECKERS_PID_FILE,
+            respawn=not options.dont_respawn, handled=HANDLED)
     supervisor = Supervisor(
         functools.partial(vrrp_child, options, facility, log), log,
         pid_file=options.pid_file or DEFAULT_PID_FILE,
         vrrp_pid_file=options.vrrp_pid_file or DEFAULT_VRRP_PID_FILE,
-        respawn=not options.dont_respawn)
+        respawn=not options.dont_respawn, checker=keeper, vrrp=vrrp)
     try:
         return supervisor.run()
+    finally:
+        log.close()
+
+
+HAS_VRRP, HAS_LVS = 1, 2
+_SCAN_BASE = 64
+
+
+def subsystems(options: argparse.Namespace) -> tuple[bool, bool]:
+    """Which children run: (VRRP, checkers), as keepalived decides.
+
+    ``-P`` only VRRP, ``-C`` only the checkers, both or neither: each that has configuration
+    (``vrrp_instance`` / ``virtual_server``), and with ``--all`` each whatever the file holds.
+    The file is read in a short-lived child so that the parent never carries the parser.
+    A file that cannot be read leaves it to the VRRP child to say why (as before).
+    """
+    want_vrrp = not options.check_only or options.vrrp_only
+    want_lvs = not options.vrrp_only or options.check_only
+    if options.all_children:
+        return want_vrrp, want_lvs
+    found = _scan_config(options)
+    if found is None:
+        return want_vrrp, False
+    has_vrrp, has_lvs = bool(found & HAS_VRRP), bool(found & HAS_LVS)
+    vrrp = want_vrrp and (has_vrrp or not (has_lvs and want_lvs))
+    return vrrp, want_lvs and has_lvs
+
+
+def _scan_config(options: argparse.Namespace) -> int | None:
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            from pykeepalived.config import load_config
+
+            result = load_config(options.config_file, config_id=options.config_id,
+                                 check_files=False)
+            cfg = result.config
+            if cfg is not None:
+                code = _SCAN_BASE
+                if cfg.vrrp_instances or cfg.static_addresses or cfg.static_routes \
+                        or cfg.static_rules:
+                    code |= HAS_VRRP
+                if cfg.virtual_servers:
+                    code |= HAS_LVS
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return code & 3 if code >= _SCAN_BASE else None
+
+
+def checker_child(options: argparse.Namespace, facility: str | None, parent_log: EventLog,
+                  parent: int) -> int:
+    """The health-checker process, in the child just forked."""
+    parent_log.close()
+    _die_with_parent(parent)
+    log = _logging(options, facility, "Keepalived_healthcheckers")
+    import asyncio
+
+    from pykeepalived.lvs.daemon import CheckerDaemon
+
+    daemon = CheckerDaemon(options, log)
+    try:
+        return asyncio.run(daemon.run())
+    except LocalError as exc:
+        log.event(str(exc))
+        print(f"pykeepalived: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     finally:
         log.close()
 

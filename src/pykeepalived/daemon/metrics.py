@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from ipaddress import ip_interface
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -312,15 +312,20 @@ class KeepalivedExporterCollector(Collector):
 class MetricsServer:
     """Serves ``GET /metrics`` on the event loop."""
 
-    def __init__(self, view: DaemonView, in_maintenance: Callable[[str], bool],
-                 conflicts: ConflictDetector | None, listen: str) -> None:
+    def __init__(self, view: DaemonView | None, in_maintenance: Callable[[str], bool],
+                 conflicts: ConflictDetector | None, listen: str, *,
+                 extra: Callable[[], Awaitable[bytes]] | None = None) -> None:
         self._listen_host, self.port = parse_listen(listen)
+        #: more exposition text, appended to each scrape (the health checkers' families,
+        #: asked of their process; see pykeepalived.lvs.report)
+        self.extra = extra
         #: Where metrics are served, for the log line: ``[::]`` (or ``0.0.0.0`` without
         #: IPv6) for ``:PORT``, IPv6 addresses in brackets.
         self.host = self._display(self._listen_host or "::")
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(DaemonCollector(view, in_maintenance, conflicts))
-        self.registry.register(KeepalivedExporterCollector(view))
+        if view is not None:  # None: the health checkers' process alone (-C)
+            self.registry.register(DaemonCollector(view, in_maintenance, conflicts))
+            self.registry.register(KeepalivedExporterCollector(view))
         ProcessCollector(registry=self.registry)
         self._server: asyncio.Server | None = None
         self._sock: socket.socket | None = None
@@ -379,6 +384,9 @@ class MetricsServer:
                 await self._reply(writer, 404, b"not found\n", "text/plain")
             else:
                 body = self.render()
+                if self.extra is not None:
+                    with contextlib.suppress(Exception):  # a scrape never fails on it
+                        body += await self.extra()
                 await self._reply(writer, 200, b"" if line[0] == "HEAD" else body,
                                   CONTENT_TYPE_LATEST, length=len(body))
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,

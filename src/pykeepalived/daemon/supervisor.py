@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pykeepalived.daemon.checker_child import CheckerKeeper
 from pykeepalived.daemon.deathbell import DeathBell
 from pykeepalived.daemon.lastword import (
     EXIT_CANNOT_RUN,
@@ -232,8 +233,12 @@ class Supervisor:
     def __init__(self, child_main: ChildMain, log: EventLog, *, pid_file: str,
                  vrrp_pid_file: str, respawn: bool = True,
                  budget: RestartBudget | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 checker: CheckerKeeper | None = None, vrrp: bool = True) -> None:
         self.child_main = child_main
+        #: the health-checker child, when it runs; ``vrrp`` False: no VRRP child (-C)
+        self.checker = checker
+        self.vrrp = vrrp
         self.log = log
         self.pid_file = pid_file
         self.vrrp_pid_file = vrrp_pid_file
@@ -266,14 +271,23 @@ class Supervisor:
         own_pid_file = _write_pid(self.pid_file, os.getpid())
         self._install_signals()
         try:
+            if self.checker is not None:
+                self.checker.spawn(close_in_child=(self._wake_r, self._wake_w, self._bell_r,
+                                                   self._bell_w))
+            if not self.vrrp:
+                return self._checkers_only()
             while not self._stop_requested:
                 self._spawn()
                 death, done = self._watch()
                 code = self._after(death, done)
+                if self.checker is not None and self.checker.gave_up is not None:
+                    return self.checker.gave_up
                 if code is not None:
                     return code
             return 0
         finally:
+            if self.checker is not None:
+                self.checker.stop()
             self._restore_signals()
             if own_pid_file:
                 _remove_pid(self.pid_file, os.getpid())
@@ -308,6 +322,42 @@ class Supervisor:
         if self.child is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child, signum)
+        if self.checker is not None:
+            self.checker.signal(signum)
+
+    def _checkers_only(self) -> int:
+        """No VRRP child (-C, or a configuration with only virtual servers): the parent keeps
+        the checker child, if any, until told to stop (keepalived's parent stays too)."""
+        assert self._wake_r is not None
+        if self.checker is None:
+            self.log.event("No VRRP or health-checker configuration to run (see -P / -C / "
+                           "--all); waiting to be stopped")
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        watched: int | None = None
+        while not self._stop_requested:
+            watched = self._watch_checker(poller, watched)
+            poller.poll(1000)
+            with contextlib.suppress(BlockingIOError):
+                while self._wake_r.recv(512):
+                    pass
+            self._reap()
+            if self.checker is not None:
+                self.checker.poll()
+                if self.checker.gave_up is not None:
+                    return self.checker.gave_up
+        return 0
+
+    def _watch_checker(self, poller: select.poll, watched: int | None) -> int | None:
+        """Keep the checker child's pidfd (a new one after a respawn) in the poll set."""
+        fd = self.checker.fd if self.checker is not None else None
+        if fd != watched:
+            if watched is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    poller.unregister(watched)
+            if fd is not None:
+                poller.register(fd, select.POLLIN)
+        return fd
 
     # ------------------------------------------------------------------ the child
 
@@ -377,14 +427,22 @@ class Supervisor:
         for fd in (self._wake_r, self._chan, self._bell_r):
             poller.register(fd, select.POLLIN)
         eof = False
+        watched: int | None = None
         while True:
+            watched = self._watch_checker(poller, watched)
             wait = max(0.0, self._hang.deadline() - self.clock())
             poller.poll(int(wait * 1000) + 1)
+            if self.checker is not None and not self._stop_requested:
+                self.checker.poll()
+                if self.checker.gave_up is not None:
+                    self._stop_requested = True  # keepalived stops the whole daemon then
             if self._stop_requested and not self._stop_sent:
                 # First thing after the wake-up: the child's goodbye adverts wait for it.
                 self._stop_sent = True
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
+                if self.checker is not None:
+                    self.checker.signal(signal.SIGTERM)
                 self.sd.stopping()
             for ring in (self._wake_r, self._bell_r):
                 with contextlib.suppress(BlockingIOError):
@@ -462,6 +520,8 @@ class Supervisor:
                 return
             if pid == self.child:
                 self._status = status
+            elif self.checker is not None:
+                self.checker.reaped(pid, status)
 
     def _kill(self, pid: int) -> int:
         """SIGKILL the child and collect it; its wait status (a SIGKILL death if it cannot

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 from pykeepalived.errors import HostError
 from pykeepalived.net.netns import run_in_netns
@@ -53,11 +55,17 @@ def _libnftables() -> ctypes.CDLL:
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_set_dry_run.argtypes = [ctypes.c_void_p, ctypes.c_bool]
         _lib = lib
     return _lib
 
 
-def _run_here(commands: str) -> str:
+#: libnftables' NFT_CTX_OUTPUT_JSON (nftables.h): ``nft -j``.
+_OUTPUT_JSON = 1 << 4
+
+
+def _run_here(commands: str, *, json_output: bool = False, dry_run: bool = False) -> str:
     lib = _libnftables()
     ctx = lib.nft_ctx_new(0)
     if not ctx:
@@ -65,6 +73,10 @@ def _run_here(commands: str) -> str:
     try:
         lib.nft_ctx_buffer_output(ctx)
         lib.nft_ctx_buffer_error(ctx)
+        if json_output:
+            lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON)
+        if dry_run:
+            lib.nft_ctx_set_dry_run(ctx, True)
         rc = lib.nft_run_cmd_from_buffer(ctx, commands.encode())
         out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode(errors="replace")
         err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace")
@@ -78,6 +90,20 @@ def _run_here(commands: str) -> str:
 def nft(commands: str, *, netns: str | None = None) -> str:
     """Run nft-language ``commands`` (one transaction) and return nft's output."""
     return run_in_netns(netns, lambda: _run_here(commands))
+
+
+def nft_json(commands: str, *, netns: str | None = None) -> Any:
+    """Run ``commands`` with JSON output (``nft -j``) and return it parsed (None when nft
+    printed nothing, as for commands that only change the ruleset)."""
+    out = run_in_netns(netns, lambda: _run_here(commands, json_output=True))
+    return json.loads(out) if out.strip() else None
+
+
+def nft_check(commands: str, *, netns: str | None = None) -> None:
+    """Check ``commands`` as ``nft -c`` does: parsed, evaluated and sent to the kernel as a
+    transaction that is then aborted, so nothing changes; raises :class:`NftError` with nft's
+    message when they would fail."""
+    run_in_netns(netns, lambda: _run_here(commands, dry_run=True))
 
 
 # --- accept mode -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pykeepalived.config.unsupported import (
     UNSUPPORTED,
     VIP_OPTIONS,
 )
+from pykeepalived.lvs.parse import KEYWORDS_READ
 
 SRC = Path(__file__).parents[3] / "src" / "pykeepalived"
 
@@ -33,8 +34,11 @@ _G = "global_defs"
 _I = "vrrp_instance"
 _SG = "vrrp_sync_group"
 
-#: Keyword paths the daemon acts on (directly, or through a field the config layer resolves).
+#: Keyword paths the daemon acts on (directly, or through a field the config layer resolves);
+#: the load balancer's are listed beside its reader (pykeepalived.lvs.parse.KEYWORDS_READ, held
+#: to keepalived's vocabulary by tests/unit/lvs/test_lvs_parse_diagnostics.py).
 USED: frozenset[tuple[str, ...]] = frozenset({
+    *KEYWORDS_READ,
     (_G,),
     *((_G, k) for k in (
         "router_id", "default_interface", "vrrp_mcast_group4", "vrrp_mcast_group6",
@@ -242,23 +246,24 @@ def test_unsupported_keywords_are_warned_with_location_in_file_order() -> None:
             "    router_id r1\n"
             "}\n" + BASE +
             "virtual_server 192.0.2.9 80 {\n"
-            "    delay_loop 6\n"
-            "    real_server 192.0.2.20 80 {\n        TCP_CHECK {\n"
+            "    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    delay_loop 6\n"
+            "    real_server 192.0.2.20 80 {\n        uthreshold 10\n        TCP_CHECK {\n"
             "            connect_timeout 3\n        }\n    }\n}\n"
             "bfd_instance b1 {\n    neighbor_ip 192.0.2.30\n}\n")
     assert diags(text) == [
         "k.conf:2:5: warning: parsed, not supported: notification_email (email alerts)",
         "k.conf:5:5: warning: parsed, not supported: smtp_server (email alerts)",
         "k.conf:6:5: warning: parsed, not supported: enable_snmp_vrrp (SNMP)",
-        "k.conf:16:1: warning: parsed, not supported: virtual_server (load balancing)",
-        "k.conf:24:1: warning: parsed, not supported: bfd_instance (BFD)",
+        "k.conf:22:9: warning: parsed, not supported: uthreshold (IPVS connection thresholds; "
+        "the real server takes every connection its weight gives it)",
+        "k.conf:28:1: warning: parsed, not supported: bfd_instance (BFD)",
     ]
 
 
 def test_an_unknown_keyword_inside_an_unsupported_block_is_still_reported() -> None:
-    out = diags(BASE + "virtual_server 192.0.2.9 80 {\n    delay_lop 6\n}\n")
-    assert out[0].endswith("parsed, not supported: virtual_server (load balancing)")
-    assert "k.conf:9:5: warning: unknown keyword 'delay_lop'" in out[1]
+    out = diags(BASE + "bfd_instance b1 {\n    neighbr_ip 192.0.2.30\n}\n")
+    assert out[0].endswith("parsed, not supported: bfd_instance (BFD)")
+    assert "k.conf:9:5: warning: unknown keyword 'neighbr_ip'" in out[1]
 
 
 def test_unsupported_warnings_follow_includes_in_place(tmp_path: Path) -> None:
