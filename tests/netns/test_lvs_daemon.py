@@ -199,3 +199,49 @@ def test_with_vrrp_one_status_and_one_metrics_page_cover_both_processes(
     finally:
         for w in webs:
             stop_web(w)
+
+
+def test_group_service_runs_notify_and_quorum_scripts(lab: Lab, cluster: Cluster,
+                                                      farm: dict[str, Node]) -> None:
+    """A virtual_server_group of two VIPs (keepalived names it [WEB]:0: a group service has
+    no port of its own); a real server's death runs its notify_down and,
+    below the quorum, the quorum_down script; its return runs notify_up and quorum_up."""
+    from tests.netns.lvs_tools import run_client
+
+    webs = {i: start_web(farm[f"rs{i}"]) for i in (1, 2)}
+    d1 = director(lab, "d1", "192.0.2.1/24")
+    record = lab.tmpdir / "notify.log"
+    script = lab.tmpdir / "notify.sh"
+    script.write_text(f"#!/bin/sh\necho \"$@\" >> {record}\n")
+    script.chmod(0o755)
+    reals = "".join(
+        f"    real_server 192.0.2.1{i} 80 {{\n        weight 1\n"
+        f"        notify_up \"{script} up rs{i}\"\n        notify_down \"{script} down rs{i}\"\n"
+        "        TCP_CHECK {\n            connect_timeout 1\n            retry 0\n        }\n"
+        "    }\n" for i in (1, 2))
+    conf = ("global_defs {\n    script_user root\n}\n"
+            "virtual_server_group WEB {\n    192.0.2.100 80\n    192.0.2.101 80\n}\n"
+            "virtual_server group WEB {\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n"
+            f"    protocol TCP\n    quorum 2\n    quorum_up \"{script} quorum up\"\n"
+            f"    quorum_down \"{script} quorum down\"\n{reals}}}\n")
+    d1.exec(["ip", "addr", "add", "192.0.2.101/24", "dev", "eth0"], check=True)
+    d = checkers_only(cluster, d1, conf)
+    try:
+        wait_until(lambda: len(in_table(d)) == 2, 10, what="two real servers", context=d.log)
+        for vip in ("192.0.2.100", "192.0.2.101"):
+            got = shares(run_client(farm["client"], vip, 10))
+            assert set(got) == {"rs1", "rs2"}, (vip, got)
+        stop_web(webs[1])
+        wait_log(d, "Removing service [192.0.2.11]:tcp:80 from VS [WEB]:0", 8)
+        wait_until(lambda: record.exists() and "quorum down" in record.read_text(), 5,
+                   what="quorum_down to run", context=d.log)
+        assert "down rs1" in record.read_text()
+        assert "Lost quorum 2-0=2 > 1 for VS [WEB]:0" in d.log()
+        webs[1] = start_web(farm["rs1"])
+        wait_log(d, "Gained quorum 2+0=2 <= 2 for VS [WEB]:0", 8)
+        wait_until(lambda: "quorum up" in record.read_text(), 5, what="quorum_up to run")
+        lines = record.read_text().splitlines()
+        assert lines == ["down rs1", "quorum down", "up rs1", "quorum up"], lines
+    finally:
+        for w in webs.values():
+            stop_web(w)

@@ -125,7 +125,7 @@ class Topo:
            f"addr replace {VIP6}/128 dev eth0 nodad")
         for node in self.servers.values():
             ip(node, "route replace default via 198.51.100.2",
-               "-6 route replace default via 2001:db8:1::2")
+               "route replace ::/0 via 2001:db8:1::2")
 
     def connect(self, count: int, *, target: str = VIP, port: int = 80,
                 sources: Sequence[str] = (), timeout: float = 1.0) -> list[tuple[str, str]]:
@@ -141,8 +141,10 @@ class Topo:
 
 
 def ip(node: Node, *commands: str) -> None:
-    subprocess.run(["ip", "-n", node.ns, "-batch", "-"], input="\n".join(commands) + "\n",
-                   text=True, check=True, capture_output=True)
+    proc = subprocess.run(["ip", "-n", node.ns, "-batch", "-"],
+                          input="\n".join(commands) + "\n", text=True, capture_output=True)
+    if proc.returncode:
+        raise RuntimeError(f"ip -n {node.ns}: {commands}: {proc.stderr.strip()}")
 
 
 def sysctl(node: Node, *settings: str) -> None:

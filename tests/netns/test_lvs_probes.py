@@ -466,6 +466,32 @@ def test_ssl_get_without_verification_and_sni(net: Net) -> None:
     assert not net.probe(replace(check, ssl=False)).ok
 
 
+def test_ssl_get_presents_the_ssl_blocks_client_certificate(net: Net) -> None:
+    """A server that demands a client certificate: SSL_GET passes with the SSL block's
+    certificate and key, fails without."""
+    from pykeepalived.lvs.model import Ssl
+
+    cert, key = net.certdir / "cert.pem", net.certdir / "key.pem"
+    strict = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    strict.load_cert_chain(cert, key)
+    strict.verify_mode = ssl.CERT_REQUIRED
+    strict.load_verify_locations(cert)  # the self-signed certificate is its own CA
+
+    async def serve() -> asyncio.Server:
+        return await asyncio.start_server(net.servers.http_handler, "192.0.2.1", 8444,
+                                          ssl=strict)
+
+    server = net.srv.run(serve())
+    try:
+        check = HttpCheck(conn=Connection(SRV, 8444), urls=(HttpUrl("/ok"),), ssl=True,
+                          timing=FAST, kind="SSL_GET")
+        assert not net.probe(check).ok
+        client = Ssl(certificate=str(cert), key=str(key))
+        assert net.probe(replace(check, client_cert=client)).ok
+    finally:
+        server.close()
+
+
 def dns(name: str, qtype: str = "SOA", port: int = 5353) -> DnsCheck:
     return DnsCheck(conn=Connection(SRV, port), type=qtype, name=name,
                     timing=replace(FAST, connect_timeout=0.5))

@@ -108,6 +108,9 @@ class HttpCheck:
     virtualhost: str | None = None
     enable_sni: bool = False
     fast_recovery: bool = False
+    #: SSL_GET: the top-level SSL block's client certificate and key (keepalived loads its
+    #: ``ca`` too but verifies no server certificate)
+    client_cert: Ssl | None = None
     timing: Timing = Timing(delay_before_retry=3.0)
     loc: Location = field(default=NOWHERE, compare=False, repr=False)
     kind: Literal["HTTP_GET", "SSL_GET"] = "HTTP_GET"

@@ -18,13 +18,23 @@ here (a scheduler, a forwarding method, a regex option), with what the daemon do
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Collection, Mapping
 
 from pykeepalived.config import model as cm
 from pykeepalived.config.diagnostics import Diagnostics
 from pykeepalived.config.parser import Statement
-from pykeepalived.lvs.model import LvsConfig, MiscCheck, Script, Ssl, VirtualServerGroup
+from pykeepalived.lvs.model import (
+    HttpCheck,
+    LvsConfig,
+    MiscCheck,
+    RealServer,
+    Script,
+    Ssl,
+    VirtualServer,
+    VirtualServerGroup,
+)
 from pykeepalived.lvs.parse_checkers import CHECKERS, CheckerReader
 from pykeepalived.lvs.parse_draft import (
     Ctx,
@@ -588,9 +598,21 @@ class LvsBuilder:
     def build(self) -> LvsConfig:
         """The checks keepalived makes once everything is read, and the resolved model."""
         vss = finish(self.ctx, self.vss, self.groups, self.log_all_failures)
+        if self.ssl_block is not None and self.ssl_block.certificate:
+            vss = tuple(_with_client_cert(vs, self.ssl_block) for vs in vss)
         by_name = {vs.group.name: vs.group for vs in vss if vs.group is not None}
         groups = tuple(by_name.get(g.name) or VirtualServerGroup(g.name, tuple(g.entries), g.loc)
                        for g in self.groups.values())
         return LvsConfig(virtual_servers=vss, groups=groups, lvs_flush=self.lvs_flush,
                          checker_log_all_failures=self.log_all_failures,
                          lvs_flush_on_stop=self.lvs_flush_on_stop, ssl=self.ssl_block)
+
+
+def _with_client_cert(vs: VirtualServer, ssl: Ssl) -> VirtualServer:
+    """SSL_GET checkers present the SSL block's certificate (keepalived's one context)."""
+    def rs(r: RealServer) -> RealServer:
+        return dataclasses.replace(r, checkers=tuple(
+            dataclasses.replace(c, client_cert=ssl) if isinstance(c, HttpCheck) and c.ssl
+            else c for c in r.checkers))
+
+    return dataclasses.replace(vs, real_servers=tuple(rs(r) for r in vs.real_servers))

@@ -23,6 +23,7 @@ connect_timeout (keepalived's per-step timers), and the whole probe within 4 x c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import re
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived.lvs.checker import Outcome
-from pykeepalived.lvs.model import Connection, HttpCheck, HttpUrl, IPAddress
+from pykeepalived.lvs.model import Connection, HttpCheck, HttpUrl, IPAddress, Ssl
 from pykeepalived.lvs.probe_sock import Connect, SetupError, connect, open_socket, seconds
 
 if TYPE_CHECKING:
@@ -156,18 +157,26 @@ def regex_matches(url: HttpUrl, body: bytes) -> bool:
 
 
 @functools.cache
-def ssl_context() -> ssl.SSLContext:
-    """keepalived's auto-generated client context: any server certificate is accepted."""
+def ssl_context(client: Ssl | None = None) -> ssl.SSLContext:
+    """keepalived's client context: any server certificate is accepted; with the SSL block's
+    certificate and key, they are presented to servers that ask for one. A certificate that
+    cannot be loaded leaves the context without one (keepalived logs "SSL error : Cant load
+    certificate file..." and goes on)."""
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if client is not None and client.certificate:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            ctx.load_cert_chain(client.certificate, client.key or None,
+                                password=client.password)
     return ctx
 
 
 async def http_get(conn: Connection, request: bytes, *, use_ssl: bool, sni: str | None,
-                   timeout: float, keep_body: int = 0, trace: Trace | None = None) -> Response:
+                   timeout: float, keep_body: int = 0, trace: Trace | None = None,
+                   client_cert: Ssl | None = None) -> Response:
     """Send ``request`` and read the response to end of stream, keepalived's way.
 
     Raises HttpFailure (a step failed, named as keepalived names it) or HttpSkipped; never
@@ -193,7 +202,7 @@ async def http_get(conn: Connection, request: bytes, *, use_ssl: bool, sni: str 
             raise HttpFailure("Timeout connecting", f"connect timeout after {seconds(timeout)}")
         if res.status is Connect.FAILED:
             raise HttpFailure("Connection failed", res.reason)
-        ctx = ssl_context() if use_ssl else None
+        ctx = ssl_context(client_cert) if use_ssl else None
         try:
             async with asyncio.timeout(timeout - (loop.time() - started)):
                 reader, writer = await asyncio.open_connection(
@@ -295,7 +304,7 @@ async def probe_http(c: HttpCheck, *, url_index: int = 0) -> Outcome:
     whole = WHOLE_CHECK_FACTOR * timeout
     try:
         async with asyncio.timeout(whole):
-            resp = await http_get(c.conn, request, use_ssl=c.ssl,
+            resp = await http_get(c.conn, request, use_ssl=c.ssl, client_cert=c.client_cert,
                                   sni=vhost if c.enable_sni else None, timeout=timeout,
                                   keep_body=REGEX_SUBJECT_LIMIT if url.regex else 0)
     except HttpSkipped as exc:

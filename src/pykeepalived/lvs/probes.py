@@ -125,7 +125,10 @@ def udp_reply_ok(c: UdpCheck, data: bytes) -> bool:
     if not c.min_reply_length <= len(data) <= c.max_reply_length:
         return False
     n = min(len(data), len(c.reply_data))
-    return data[:n] == c.reply_data[:n]
+    mask = c.reply_mask
+    # bits set in the mask (``x`` nibbles of require_reply) are not compared
+    return all((data[i] ^ c.reply_data[i]) & ~(mask[i] if mask else 0) & 0xFF == 0
+               for i in range(n))
 
 
 def _icmp_errors(sock: socket.socket) -> tuple[bool, bool]:
