@@ -3,7 +3,9 @@
 One graceful-stop failover sample on keepalived and on pykeepalived (three instances each, see
 bench/failover.py), then the report renders it. Asserts protocol-level sanity only: every
 instance moved, within the backup's skew time plus a generous margin, and the tap on the bridge
-saw each priority-0 advert.
+saw each priority-0 advert. The load balancer's part (bench/lvs.py, pykeepalived alone): one
+kill of a real server per checker kind, seen leaving and re-entering the kernel's table within
+the configured bound, then the report renders it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bench import failover, report
+from bench import failover, lvs, report
 from bench.common import Results, wait_holding
+from bench.run import RunResults
 
 from pykeepalived.core.router import skew_time
 
@@ -61,3 +64,23 @@ def test_one_vrrp_process_crash_sample_per_daemon() -> None:
             assert r["seconds"] is not None, r
             if kind == "py":
                 assert r["seconds"] <= skew_time(inst.version, 100, inst.advert_int) + 0.25, r
+
+
+def test_one_real_server_kill_per_checker_kind_and_report(tmp_path: Path) -> None:
+    """HTTP_GET and TCP_CHECK at delay_loop 1 / retry 1 / delay_before_retry 1: the killed
+    server leaves the table (nft monitor) and comes back within the bound, its log lines a
+    transaction earlier; the report shows the sample."""
+    setting = lvs.SETTINGS[0]
+    rows = lvs.detection(1, random.Random(13), combos=[(k, setting) for k in lvs.CHECKS],
+                         per_combo=1)
+    assert sorted(str(r["kind"]) for r in rows) == sorted(lvs.CHECKS)
+    for r in rows:
+        for key, bound in (("removed", "removal_bound"), ("added", "add_bound")):
+            table, logged = r[f"{key}_s"], r[f"{key}_log_s"]
+            assert isinstance(table, float) and isinstance(logged, float), r
+            # a loaded machine may stretch a sample a little: the benchmark reports it
+            assert 0 < table <= float(r[bound]) + 0.5, r  # type: ignore[arg-type]
+            assert 0 <= table - logged < 0.5, r
+    text = report.render(RunResults(meta={"date": "test"}, lvs=rows), tmp_path)
+    assert "| HTTP_GET | 1 / 1 / 1 | 1 | 2.0 |" in text
+    assert "| TCP_CHECK | 1 / 1 / 1 | 1 | 2.0 |" in text

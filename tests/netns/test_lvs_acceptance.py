@@ -125,6 +125,9 @@ def test_a_failed_service_leaves_the_pool_without_failing_a_request_after(
     reals = "".join(real_server(f"192.0.2.1{i}") for i in (1, 2, 3))
     d = checkers_only(cluster, d1, virtual_server(reals))
     wait_until(lambda: len(in_table(d)) == 3, 10, what="three real servers", context=d.log)
+    for i in (1, 2, 3):
+        assert (f"Activating healthchecker for service {rs_name(f'192.0.2.1{i}')} for VS "
+                f"{VS_NAME}") in d.log()
     load = LoadClient(farm["client"], VIP, lab.tmpdir)
     try:
         wait_until(lambda: len(shares(load.results())) == 3, 10, what="traffic to all three")

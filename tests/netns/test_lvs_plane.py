@@ -10,6 +10,7 @@ Clients are one Python process in the client's namespace making many short conne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -86,8 +87,13 @@ sources = spec["sources"] or [None]
 if spec.get("duration"):
     print("started", flush=True)
     end = time.monotonic() + spec["duration"]
+    tally = {}
     while time.monotonic() < end:
-        results.append([None, one(None)])
+        answer = one(None)
+        tally[answer] = tally.get(answer, 0) + 1
+    # A summary: the parent reads only once this process has ended (a pipe holds 64 KiB).
+    print(json.dumps(tally), flush=True)
+    sys.exit(0)
 else:
     for source in sources:
         for _ in range(spec["count"]):
@@ -188,6 +194,10 @@ def test_wrr_follows_the_weights_and_counters_count(topo: Topo) -> None:
     # a connection is at least SYN, ACK, FIN from the client
     assert all(packets[RS[name][0]] >= 3 * got[name] for name in RS), (packets, got)
     assert all(c.bytes > 0 for c in counters.values())
+    # A re-apply keeps the counts (the counters are kept, not rewritten).
+    topo.plane.apply([service("wrr", (1, 2, 3))])
+    again = topo.plane.counters()
+    assert all(again[k].packets >= counters[k].packets for k in counters), (counters, again)
 
 
 def test_rr_ignores_the_weights(topo: Topo) -> None:
@@ -243,19 +253,23 @@ def test_persistence_granularity_groups_clients(topo: Topo) -> None:
     assert len(got) == 1, got
 
 
-def test_replacing_the_table_never_fails_a_connection(topo: Topo) -> None:
-    full, fewer = service("wrr", (1, 1, 1)), service("wrr", (1, 0, 1))
-    topo.plane.apply([full])
-    spec = {"target": VIP, "port": 80, "timeout": 2.0, "count": 0, "sources": [],
-            "duration": 3.0}
-    proc = topo.client.popen([sys.executable, str(topo.client_py), json.dumps(spec)],
-                             stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
-    applies = 0
-    while proc.poll() is None:
-        topo.plane.apply([fewer if applies % 2 else full])
-        applies += 1
-    results = Counter(r for _, r in json.loads(proc.stdout.read()))
+@pytest.mark.parametrize("kind", ["NAT", "DR"])
+def test_replacing_the_table_never_fails_a_connection(topo: Topo, kind: LbKind) -> None:
+    port = 8080 if kind == "NAT" else 0
+    full = service("wrr", (1, 1, 1), port=port, kind=kind)
+    fewer = service("wrr", (1, 0, 1), port=port, kind=kind)
+    with direct_routing(topo) if kind == "DR" else contextlib.nullcontext():
+        topo.plane.apply([full])
+        spec = {"target": VIP, "port": 80, "timeout": 2.0, "count": 0, "sources": [],
+                "duration": 2.0}
+        proc = topo.client.popen([sys.executable, str(topo.client_py), json.dumps(spec)],
+                                 stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+        applies = 0
+        while proc.poll() is None:
+            topo.plane.apply([fewer if applies % 2 else full])
+            applies += 1
+        results = Counter(json.loads(proc.stdout.read()))
     assert applies >= 10 and sum(results.values()) >= 200, (applies, results)
     assert set(results) == {"rs1", "rs2", "rs3"}, results
 
@@ -306,16 +320,33 @@ def test_ipv6_service(topo: Topo) -> None:
     assert counters[(f"[{VIP6}]:tcp:80", ip_address(RS["rs3"][1]), 8080)].packets >= 900
 
 
-def test_direct_routing(topo: Topo) -> None:
-    # Each real server holds the VIP on its loopback and keeps quiet about it on the wire,
-    # and answers the client directly.
+@contextlib.contextmanager
+def direct_routing(topo: Topo) -> Iterator[None]:
+    """Each real server holds the VIP on its loopback, keeps quiet about it on the wire, and
+    answers the client directly."""
     for node in topo.servers.values():
         ip(node, f"addr add {VIP}/32 dev lo", "route replace 192.0.2.0/24 dev eth0")
         sysctl(node, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
     try:
+        yield
+    finally:
+        for node in topo.servers.values():
+            ip(node, f"addr del {VIP}/32 dev lo", "route del 192.0.2.0/24 dev eth0")
+            sysctl(node, "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.all.arp_announce=0")
+
+
+def test_direct_routing(topo: Topo) -> None:
+    # Counts the answers (from the VIP) that reach the director: with DR, none should.
+    observer = ("table ip pkobserve {\n chain pre { type filter hook prerouting priority -400;"
+                f" ip saddr {VIP} counter; }}\n}}")
+    nft(observer, netns=topo.director.ns)
+    with direct_routing(topo):
         topo.plane.apply([service("wrr", (1, 2, 1), port=0, kind="DR")])
         got = topo.tally(400)
         assert got == {"rs1": 100, "rs2": 200, "rs3": 100}, got
+        seen = nft("list table ip pkobserve", netns=topo.director.ns)
+        nft("delete table ip pkobserve", netns=topo.director.ns)
+        assert "counter packets 0 bytes 0" in seen, seen
         counters = topo.plane.counters()
         assert counters[(f"[{VIP}]:tcp:80", ip_address(RS["rs2"][0]), 0)].packets >= 600
         topo.plane.apply([service("sh", (1, 1, 1), port=0, kind="DR")])
@@ -323,10 +354,7 @@ def test_direct_routing(topo: Topo) -> None:
         for source, answer in topo.connect(5, sources=SOURCES):
             by_source.setdefault(source, set()).add(answer)
         assert all(len(a) == 1 and a <= set(RS) for a in by_source.values()), by_source
-    finally:
-        for node in topo.servers.values():
-            ip(node, f"addr del {VIP}/32 dev lo", "route del 192.0.2.0/24 dev eth0")
-            sysctl(node, "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.all.arp_announce=0")
+        assert "dup to 198.51.100.11" in nft(f"list table ip {TABLE}", netns=topo.director.ns)
 
 
 def test_remove_is_idempotent(topo: Topo) -> None:

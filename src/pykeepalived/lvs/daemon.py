@@ -142,11 +142,29 @@ class CheckerDaemon:
         self._install(cfg, previous={})
         try:
             self._apply(initial=True)
-        except HostError as exc:
+        except (HostError, ValueError) as exc:
             raise DaemonError(f"cannot install the load balancer table: {exc}") from exc
+        self._warn_forwarding(cfg)
         await self._stop.wait()
         await self.shutdown()
         return 0
+
+    def _warn_forwarding(self, cfg: LvsConfig) -> None:
+        """A director forwards: without it every balanced connection dies in the kernel."""
+        for family, path in ((4, "/proc/sys/net/ipv4/ip_forward"),
+                             (6, "/proc/sys/net/ipv6/conf/all/forwarding")):
+            if not any(vs.family == family for vs in cfg.virtual_servers):
+                continue
+            try:
+                with open(path) as fh:
+                    on = fh.read().strip() != "0"
+            except OSError:
+                continue
+            if not on:
+                name = path.removeprefix("/proc/sys/").replace("/", ".")
+                self.log.event(f"WARNING - {name} is 0: this director cannot forward the "
+                               "virtual servers' connections to their real servers",
+                               level=LOG_ERR)
 
     def _install(self, cfg: LvsConfig, previous: dict[str, Pool]) -> None:
         """Pools and checkers for ``cfg``; a real server equal to one in ``previous`` (a
@@ -209,6 +227,8 @@ class CheckerDaemon:
 
     def _start_checker(self, slot: Slot) -> asyncio.Task[None]:
         server = slot.pool.servers[slot.server]
+        self.log.event(f"Activating healthchecker for service {slot.rs_name} for VS "
+                       f"{slot.pool.vs.name}")
         state = CheckerState(slot.checker, rs_name=slot.rs_name, vs_name=slot.pool.vs.name,
                              rs_weight=server.rs.weight,
                              log_all_failures=self._log_all_failures())
@@ -285,7 +305,7 @@ class CheckerDaemon:
             return
         try:
             self.plane.apply(wanted)
-        except HostError as exc:
+        except (HostError, ValueError) as exc:  # ValueError: a service the plane refuses
             self.apply_errors += 1
             if initial:
                 raise

@@ -1,8 +1,8 @@
 """The load balancer's forwarding plane on nftables (this kernel has no IPVS).
 
 :class:`NftPlane` makes the kernel match a tuple of :class:`~pykeepalived.lvs.table.Service`:
-:meth:`NftPlane.apply` reads what the live ruleset should keep (counters, persistence and DR
-flow entries, the ids in conntrack marks), renders the whole desired ruleset with
+:meth:`NftPlane.apply` reads what the live tables hold (which objects exist, the ids in
+conntrack marks and counter names), renders the whole desired ruleset with
 :func:`~pykeepalived.lvs.nft_render.render` and hands it to libnftables in one call: one
 transaction, so traffic meets the old ruleset or the new one, never a mixture. The ruleset's
 layout, the schedulers and what each rule is for are described in
@@ -16,26 +16,27 @@ What differs from IPVS, in short:
   and output (local clients are balanced as IPVS balances them).
 - NAT keeps established connections on their server through conntrack; new connections of a
   removed server's clients go elsewhere. The connection's ct mark belongs to the plane.
-- Persistence entries survive a re-apply when their destination remains (read, then written
-  back with the time they had left); packets counted between that read and the new ruleset's
-  commit are lost from the counters (a few, at a re-apply).
+- Counters, persistence entries and DR flows survive a re-apply (the objects are kept, not
+  rewritten); an entry whose destination is gone is dropped when its client comes back.
+- A new connection that meets a replacement as it commits may be dropped once (its SYN is
+  sent again a second later): see ``guard`` in :mod:`pykeepalived.lvs.nft_render`.
 - DR: the packet is duplicated to the real server as next hop (``dup to``: the kernel
   resolves its MAC and picks the interface by route, so no neighbour bookkeeping here) and
   the original dropped; the real server must be on-link. Connections stay on their server
   through a flow map (client address and port) rather than conntrack, which would call a
-  one-way TCP stream invalid.
+  one-way TCP stream invalid; a removed server's flows keep going to it until they end.
+- The plane owns the conntrack mark of the connections it balances, and counters() also
+  names DR destinations that are draining.
 - NAT needs forwarding on (``net.ipv4.ip_forward``, ``net.ipv6.conf.all.forwarding``), as
   IPVS NAT does; the plane does not change sysctls.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pykeepalived.lvs.model import IPAddress
 from pykeepalived.lvs.nft_render import (
     CT_MARK_BASE,
     CT_MARK_MASK,
@@ -43,8 +44,12 @@ from pykeepalived.lvs.nft_render import (
     SUPPORTED_ALGOS,
     Carry,
     DestKey,
+    LiveObject,
     assign_ids,
+    base_spec,
     check_service,
+    dest_keys,
+    map_spec,
     parse_counter_comment,
     render,
 )
@@ -69,12 +74,15 @@ _FAMILIES = ("ip", "ip6")
 
 @dataclass
 class LiveState:
-    """What the plane's live tables hold that a re-apply should keep."""
+    """What the plane's live tables hold."""
 
+    #: each destination's id, from its counter's name and comment
     ids: dict[DestKey, int] = field(default_factory=dict)
+    #: the objects of each family's table ("ip", "ip6"), when it exists
+    objects: dict[str, list[LiveObject]] = field(default_factory=dict)
     counters: dict[DestKey, Counters] = field(default_factory=dict)
-    persisted: dict[DestKey, list[tuple[IPAddress, int]]] = field(default_factory=dict)
-    flows: dict[DestKey, list[tuple[IPAddress, int, int]]] = field(default_factory=dict)
+    #: the ids the DR flow maps still send some flow to
+    flow_ids: set[int] = field(default_factory=set)
 
 
 def _objects(document: Any, kind: str) -> Iterator[dict[str, Any]]:
@@ -86,65 +94,65 @@ def _objects(document: Any, kind: str) -> Iterator[dict[str, Any]]:
             yield item[kind]
 
 
-def _element(raw: Any) -> tuple[Any, int | None]:
-    """An element's key and seconds left (None: no expiry given)."""
-    if isinstance(raw, dict) and isinstance(raw.get("elem"), dict):
-        inner = raw["elem"]
-        expires = inner.get("expires")
-        return inner.get("val"), int(expires) if isinstance(expires, int | float) else None
-    return raw, None
+def _spec(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
+    """An object's kind as :data:`LiveObject` has it, and its spec."""
+    if kind == "chain" and "hook" in obj:
+        return "base", base_spec(str(obj.get("type")), str(obj.get("hook")),
+                                 int(obj.get("prio", 0)))
+    if kind == "map":
+        types = obj.get("type")
+        key_types = [str(t) for t in types] if isinstance(types, list) else [str(types)]
+        timeout = obj.get("timeout")
+        return kind, map_spec(key_types, str(obj.get("map")),
+                              int(timeout) if isinstance(timeout, int | float) else None)
+    return kind, ""
 
 
-def _dest_id(mark: Any) -> int | None:
-    if isinstance(mark, int) and mark & CT_MARK_MASK == CT_MARK_BASE and mark & MAX_ID:
-        return mark & MAX_ID
-    return None
+def _element_ids(elements: Any) -> set[int]:
+    """The destination ids a map's elements (``[key, value]`` pairs) point to."""
+    found = set()
+    for pair in elements if isinstance(elements, list) else ():
+        if (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], int)
+                and pair[1] & CT_MARK_MASK == CT_MARK_BASE):
+            found.add(pair[1] & MAX_ID)
+    return found
 
 
-def read_live_state(table: str, document_counters: Sequence[Any],
-                    document_maps: Sequence[Any]) -> LiveState:
-    """A :class:`LiveState` from ``nft -j`` answers: ``list counters table FAMILY TABLE`` and
-    ``list maps FAMILY`` for each family the plane has a table in (pure: the answers are
-    given). Malformed parts are skipped: the worst outcome is state not carried over."""
+def read_live_state(table: str, documents: Sequence[Any]) -> LiveState:
+    """A :class:`LiveState` from ``nft -j`` answers (pure: the answers are given): ``list
+    tables``, and for each family the plane has a table in ``list counters table FAMILY
+    TABLE``, ``list chains FAMILY``, ``list maps FAMILY`` and ``list sets FAMILY``. Malformed
+    parts are skipped."""
     state = LiveState()
-    by_id: dict[int, DestKey] = {}
-    for document in document_counters:
-        for counter in _objects(document, "counter"):
-            if counter.get("table") != table:
-                continue
-            name, comment = counter.get("name", ""), counter.get("comment")
-            key = parse_counter_comment(comment) if isinstance(comment, str) else None
-            if key is None or not name.startswith("c_") or not name[2:].isdigit():
-                continue
-            dest_id = int(name[2:])
-            by_id[dest_id] = key
-            state.ids[key] = dest_id
-            state.counters[key] = Counters(int(counter.get("packets", 0)),
-                                           int(counter.get("bytes", 0)))
-    for document in document_maps:
-        for m in _objects(document, "map"):
-            name = m.get("name", "")
-            if m.get("table") != table or name[:2] not in ("p_", "f_"):
-                continue
-            for pair in m.get("elem", ()):
-                if not isinstance(pair, list) or len(pair) != 2:
+    for document in documents:
+        for t in _objects(document, "table"):
+            if t.get("name") == table and t.get("family") in _FAMILIES:
+                state.objects.setdefault(str(t["family"]), [])
+    for document in documents:
+        for kind in ("chain", "map", "set", "counter"):
+            for obj in _objects(document, kind):
+                family, name = obj.get("family"), obj.get("name")
+                if (obj.get("table") != table or family not in state.objects
+                        or not isinstance(name, str)):
                     continue
-                element_id = _dest_id(pair[1])
-                key_value, left = _element(pair[0])
-                if element_id is None or element_id not in by_id or left is None:
-                    continue
-                dest = by_id[element_id]
                 try:
-                    if name.startswith("p_") and isinstance(key_value, str):
-                        client = ipaddress.ip_address(key_value)
-                        state.persisted.setdefault(dest, []).append((client, left))
-                    elif (name.startswith("f_") and isinstance(key_value, dict)
-                          and len(key_value.get("concat", ())) == 2):
-                        address, port = key_value["concat"]
-                        state.flows.setdefault(dest, []).append(
-                            (ipaddress.ip_address(address), int(port), left))
+                    kind_, spec = _spec(kind, obj)
                 except (TypeError, ValueError):
                     continue
+                entry = (kind_, name, spec)
+                if entry not in state.objects[str(family)]:
+                    state.objects[str(family)].append(entry)
+                if kind == "map" and name.startswith("f_"):
+                    state.flow_ids |= _element_ids(obj.get("elem"))
+                comment = obj.get("comment")
+                if kind != "counter" or not isinstance(comment, str):
+                    continue
+                key = parse_counter_comment(comment)
+                if key is None or not name.startswith("c_") or not name[2:].isdigit():
+                    continue
+                state.ids[key] = int(name[2:])
+                state.counters[key] = Counters(int(obj.get("packets", 0)),
+                                               int(obj.get("bytes", 0)))
     return state
 
 
@@ -159,21 +167,21 @@ class NftPlane:
         self.netns = netns
         self._next_id: int | None = None
 
-    def _families(self) -> list[str]:
-        """The families the plane has a table in now."""
-        document = nft_json("list tables", netns=self.netns)
-        return [str(t["family"]) for t in _objects(document, "table")
-                if t.get("name") == self.table and t.get("family") in _FAMILIES]
-
-    def live_state(self, *, maps: bool = True) -> LiveState:
-        """What the live tables hold (``maps=False``: ids and counters only)."""
-        counter_docs, map_docs = [], []
-        for family in self._families():
-            counter_docs.append(nft_json(f"list counters table {family} {self.table}",
-                                         netns=self.netns))
-            if maps:
-                map_docs.append(nft_json(f"list maps {family}", netns=self.netns))
-        return read_live_state(self.table, counter_docs, map_docs)
+    def live_state(self, *, full: bool = True) -> LiveState:
+        """What the live tables hold (``full=False``: ids and counters only). Rules are not
+        listed: nft 1.0.6 prints a warning on stderr for each ``update`` it cannot put in
+        JSON."""
+        tables = nft_json("list tables", netns=self.netns)
+        documents = [tables]
+        families = [str(t["family"]) for t in _objects(tables, "table")
+                    if t.get("name") == self.table and t.get("family") in _FAMILIES]
+        for family in families:
+            documents.append(nft_json(f"list counters table {family} {self.table}",
+                                      netns=self.netns))
+            if full:
+                documents += [nft_json(f"list {kind} {family}", netns=self.netns)
+                              for kind in ("chains", "maps", "sets")]
+        return read_live_state(self.table, documents)
 
     def apply(self, services: Sequence[Service]) -> None:
         """Replace the ruleset with ``services`` in one transaction. Raises :class:`NftError`
@@ -182,18 +190,20 @@ class NftPlane:
         live = self.live_state()
         if self._next_id is None:
             self._next_id = max(live.ids.values(), default=0) % MAX_ID + 1
-        carry = Carry(
-            ids=live.ids, next_id=self._next_id, counters=live.counters,
-            persisted={k: tuple(v) for k, v in live.persisted.items()},
-            flows={k: tuple(v) for k, v in live.flows.items()})
+        wanted = {k for s in services for k in dest_keys(s)}
+        draining = [k for k, dest_id in live.ids.items()
+                    if dest_id in live.flow_ids and k not in wanted]
+        carry = Carry(ids=live.ids, next_id=self._next_id, draining=draining,
+                      live={k: tuple(v) for k, v in live.objects.items()})
         script = render(self.table, services, masquerade=self.masquerade, carry=carry)
         nft(script, netns=self.netns)
-        _, self._next_id = assign_ids(services, live.ids, self._next_id)
+        _, self._next_id = assign_ids(services, live.ids, self._next_id,
+                                      reserved=[live.ids[k] for k in draining])
 
     def counters(self) -> dict[DestKey, Counters]:
         """Packets and bytes sent from clients to each destination, by (service key,
         destination address, destination port)."""
-        return self.live_state(maps=False).counters
+        return self.live_state(full=False).counters
 
     def remove(self) -> None:
         """Delete the plane's tables; absent ones are fine."""
