@@ -49,7 +49,7 @@ def test_reload_keeps_the_servers_it_did_not_change(lab: Lab, cluster: Cluster,
     assert in_table(d) == {rs_name("192.0.2.11")}
     load = LoadClient(farm["client"], VIP, lab.tmpdir)
     try:
-        three = "".join(real_server(f"192.0.2.1{i}") for i in (1, 2, 3))
+        three = "".join(real_server(f"192.0.2.1{i}", 2 if i == 1 else 1) for i in (1, 2, 3))
         d.config.write_text("global_defs {\n    script_user root\n}\n" + virtual_server(three))
         reloaded = time.time()
         d.signal(signal.SIGHUP)
@@ -57,8 +57,13 @@ def test_reload_keeps_the_servers_it_did_not_change(lab: Lab, cluster: Cluster,
                    what="rs3 in the table after the reload", context=d.log)
         added = time.time()
         assert "Reloading" in d.log()
-        # rs2 kept its state: still out, not re-added and removed again
+        # rs2 kept its state: still out, not re-added and removed again; rs1 kept too
         assert d.log().count(f"Removing service {rs_name('192.0.2.12')}") == 1
+        assert (f"Changing weight from 1 to 2 for active service {rs_name('192.0.2.11')} of "
+                f"VS {VS_NAME}") in d.log()
+        assert "no longer exist" not in d.log()
+        assert d.log().count(f"Activating healthchecker for service {rs_name('192.0.2.11')}") \
+            == 1  # its checker kept running
         # a broken file on reload: logged, the running configuration stays
         d.config.write_text("virtual_server 192.0.2.100 80 {\n    lb_algo nonsense\n")
         d.signal(signal.SIGHUP)

@@ -167,63 +167,33 @@ class CheckerDaemon:
                                level=LOG_ERR)
 
     def _install(self, cfg: LvsConfig, previous: dict[str, Pool]) -> None:
-        """Pools and checkers for ``cfg``; a real server equal to one in ``previous`` (a
-        reload) keeps its state and its running checkers."""
+        """Pools and checkers for ``cfg``; on a reload (``previous``), what
+        :meth:`Pool.take_over` keeps goes on running."""
         old_slots, self.slots = self.slots, {}
         self.pools = []
         for vs in cfg.virtual_servers:
             pool = Pool(vs)
             old = previous.get(vs.name)
-            carried = self._carry(pool, old) if old is not None else set()
-            self._act(pool.start() if old is None else self._restart(pool, old))
+            kept: dict[tuple[int, int], tuple[int, int]] = {}
+            if old is None:
+                self._act(pool.start())
+            else:
+                actions, kept = pool.take_over(old)
+                self._act(actions)
             self.pools.append(pool)
             for si, s in enumerate(pool.servers):
                 for ci, chk in enumerate(s.rs.checkers):
-                    key = (vs.name, s.rs, ci, chk)
-                    slot = old_slots.pop(key, None) if si in carried else None
+                    src = kept.get((si, ci))
+                    slot = old_slots.pop((vs.name, *src), None) if src is not None else None
                     if slot is None:
                         slot = Slot(chk, s.name, pool, si, ci)
                         slot.task = self._start_checker(slot)
                     else:
-                        slot.pool, slot.server = pool, si
-                    self.slots[key] = slot
+                        slot.pool, slot.server, slot.index = pool, si, ci
+                    self.slots[(vs.name, si, ci)] = slot
         for slot in old_slots.values():  # gone with the reload
             if slot.task is not None:
                 slot.task.cancel()
-
-    @staticmethod
-    def _carry(pool: Pool, old: Pool) -> set[int]:
-        """Copy the state of the real servers a reload left as they were."""
-        carried: set[int] = set()
-        by_rs = {s.rs: s for s in old.servers}
-        for i, s in enumerate(pool.servers):
-            before = by_rs.get(s.rs)
-            if before is not None:
-                s.up, s.has_run, s.extra = list(before.up), list(before.has_run), \
-                    list(before.extra)
-                carried.add(i)
-        return carried
-
-    def _restart(self, pool: Pool, old: Pool) -> list[Action]:
-        """A virtual server that was there before the reload: servers carried over keep
-        their alive state; new ones start as at start-up; removed ones are logged out."""
-        by_rs = {s.rs: s for s in old.servers}
-        out: list[Action] = []
-        keep = {s.rs for s in pool.servers}
-        for s in old.servers:
-            if s.rs not in keep and s.alive:
-                out.append(Log(f"service {s.name} no longer exist"))
-        pool.started = True
-        for s in pool.servers:
-            before = by_rs.get(s.rs)
-            if before is not None:
-                s.alive, s.set = before.alive, before.set
-            elif s.failed == 0:
-                s.alive = s.set = True
-        pool.quorum_up = old.quorum_up
-        if pool.sorry is not None and old.sorry is not None and pool.sorry.rs == old.sorry.rs:
-            pool.sorry.alive = old.sorry.alive
-        return out
 
     def _start_checker(self, slot: Slot) -> asyncio.Task[None]:
         server = slot.pool.servers[slot.server]
@@ -326,7 +296,7 @@ class CheckerDaemon:
         names = {vs.name for vs in cfg.virtual_servers}
         for name, pool in previous.items():
             if name not in names:
-                self._act(pool.stop())
+                self._act(pool.stop(stopping=False))
                 self.log.event(f"Removing Virtual Server {name}")
         self.config = cfg
         self._install(cfg, previous)

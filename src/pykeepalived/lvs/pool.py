@@ -156,24 +156,87 @@ class Pool:
         out += self._update_quorum(init=True)
         return out
 
-    def stop(self, *, keep: bool = False) -> list[Action]:
-        """keepalived's clear_service_vs on shutdown: every server logged out; with omega,
-        the down notifiers of what was up. ``keep`` (-I): the table stays, lines the same."""
+    def take_over(self, old: Pool) -> tuple[list[Action], dict[tuple[int, int],
+                                                                 tuple[int, int]]]:
+        """A reload: this pool replaces ``old`` (the same virtual server name). As keepalived
+        (clear_diff_rs, migrate_checkers, init_service_rs): a real server is the same when
+        its address and port are; it keeps its alive state and every checker that is
+        unchanged keeps its state; a changed weight is logged and applied; servers gone are
+        logged out ("service ... no longer exist"). Returns the actions and, per kept
+        checker, (server, checker) here -> (server, checker) in ``old``: the caller keeps
+        those checkers running."""
+        out: list[Action] = []
+        kept: dict[tuple[int, int], tuple[int, int]] = {}
+        vs = self.vs
+        by_addr = {(s.rs.address, s.rs.port): (j, s) for j, s in enumerate(old.servers)}
+        matched: set[int] = set()
+        self.started = True
+        self.quorum_up = old.quorum_up
+        for i, s in enumerate(self.servers):
+            hit = by_addr.get((s.rs.address, s.rs.port))
+            if hit is None:  # new: as at start-up
+                s.alive = s.failed == 0
+                s.set = s.alive or s.rs.inhibit_on_failure
+                continue
+            j, before = hit
+            matched.add(j)
+            used: set[int] = set()
+            for ci, chk in enumerate(s.rs.checkers):
+                for cj, previous in enumerate(before.rs.checkers):
+                    if cj not in used and previous == chk:
+                        used.add(cj)
+                        s.up[ci], s.has_run[ci] = before.up[cj], before.has_run[cj]
+                        s.extra[ci] = before.extra[cj]
+                        kept[(i, ci)] = (j, cj)
+                        break
+            s.alive, s.set = before.alive, before.set
+            if before.weight != s.weight:
+                state = "" if s.alive else "in"
+                out.append(Log(f"Changing weight from {before.weight} to {s.weight} for "
+                               f"{state}active service {s.name} of VS {vs.name}"))
+            if s.alive != (s.failed == 0):  # checkers added or removed by the reload
+                out += self._perform(s, s.failed == 0)
+        for j, before in enumerate(old.servers):
+            if j in matched:
+                continue
+            out.append(Log(f"service {before.name} no longer exist"))
+            if before.set:
+                inhibited = ("(inhibited) " if before.rs.inhibit_on_failure and not before.alive
+                             else "")
+                out.append(Log(f"Removing {inhibited}service {before.name} from VS "
+                               f"{old.vs.name}"))
+            if before.alive:
+                before.alive = False
+                out += old._rs_notifies(before)
+        if self.sorry is not None and old.sorry is not None \
+                and (self.sorry.rs.address, self.sorry.rs.port) == (old.sorry.rs.address,
+                                                                    old.sorry.rs.port):
+            self.sorry.alive = old.sorry.alive
+        return out + self._update_quorum(init=True), kept
+
+    def stop(self, *, keep: bool = False, stopping: bool = True) -> list[Action]:
+        """keepalived's clear_service_vs: on shutdown (``stopping``) every server "Shutting
+        down", and with omega the down notifiers of what was up; removed by a reload, every
+        server in the table "Removing", with its down notifier. ``keep`` (-I): the table
+        stays, the lines are the same."""
         out: list[Action] = []
         vs = self.vs
         every = list(self.servers)
         if self.sorry is not None and self.sorry.alive:
             every.append(self.sorry)
         for s in every:
+            if not stopping and not s.set and s is not self.sorry:
+                continue  # keepalived logs only what is in the table
             inhibited = "(inhibited) " if s.rs.inhibit_on_failure and not s.alive else ""
-            out.append(Log(f"Shutting down {inhibited}service {s.name} from VS {vs.name}"))
+            verb = "Shutting down" if stopping else "Removing"
+            out.append(Log(f"{verb} {inhibited}service {s.name} from VS {vs.name}"))
             was_alive = s.alive
             s.alive = s.set = False
-            if was_alive and vs.omega and s is not self.sorry:
+            if was_alive and (vs.omega or not stopping) and s is not self.sorry:
                 out += self._rs_notifies(s)
         if self.quorum_up:
             self.quorum_up = False
-            if vs.omega and vs.quorum_down is not None:
+            if (vs.omega or not stopping) and vs.quorum_down is not None:
                 out.append(Notify(vs.quorum_down, f"quorum_down {vs.name}"))
         self.started = False
         return out

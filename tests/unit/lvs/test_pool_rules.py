@@ -182,3 +182,54 @@ def test_lc_and_wlc_run_as_rr_and_wrr_on_the_plane() -> None:
     pool.start()
     svc = pool.service()
     assert svc is not None and svc.lb_algo == "wrr"
+
+
+def test_a_virtual_server_removed_by_a_reload_logs_removing_and_notifies() -> None:
+    pool = Pool(vs(rs(1, notify=True), rs(2, notify=True)))
+    pool.start()
+    pool.verdict(1, 0, False)  # rs2 already out of the table
+    out = pool.stop(stopping=False)
+    assert logs(out) == [f"Removing service [192.0.2.11]:tcp:80 from VS {VS}"]
+    assert [a.script.command for a in out if isinstance(a, Notify)] == ["/down 1"]
+    assert pool.service() is None
+
+
+def test_shutdown_runs_notifiers_only_with_omega() -> None:
+    plain = Pool(vs(rs(1, notify=True)))
+    plain.start()
+    assert [a for a in plain.stop() if isinstance(a, Notify)] == []
+    omega = Pool(vs(rs(1, notify=True), omega=True, quorum_down=Script("/qdown")))
+    omega.start()
+    out = omega.stop()
+    assert logs(out) == [f"Shutting down service [192.0.2.11]:tcp:80 from VS {VS}"]
+    assert [a.script.command for a in out if isinstance(a, Notify)] == ["/down 1", "/qdown"]
+
+
+def test_a_reload_keeps_a_real_server_by_address_and_port() -> None:
+    old = Pool(vs(rs(1), rs(2), rs(3)))
+    old.start()
+    old.verdict(1, 0, False)  # rs2 down before the reload
+    new = Pool(vs(rs(1, weight=3), rs(2), rs(4)))
+    out, kept = new.take_over(old)
+    assert logs(out) == [
+        f"Changing weight from 1 to 3 for active service [192.0.2.11]:tcp:80 of VS {VS}",
+        "service [192.0.2.13]:tcp:80 no longer exist",
+        f"Removing service [192.0.2.13]:tcp:80 from VS {VS}"]
+    # rs2 stays down (its checker kept its state), rs4 is new and starts alive
+    assert names(new) == ["192.0.2.11", "192.0.2.14"]
+    assert [d.weight for d in new.service().destinations] == [3, 1]  # type: ignore[union-attr]
+    assert kept == {(0, 0): (0, 0), (1, 0): (1, 0)}
+
+
+def test_a_reload_that_changes_a_checker_starts_it_afresh() -> None:
+    old = Pool(vs(rs(1)))
+    old.start()
+    old.verdict(0, 0, False)
+    changed = RealServer(IPv4Address("192.0.2.11"), 80, checkers=(
+        TcpCheck(Connection(IPv4Address("192.0.2.11"), 8080)),))
+    new = Pool(vs(changed))
+    out, kept = new.take_over(old)
+    assert kept == {}
+    # the down checker is gone, the new one starts up: the server comes back
+    assert f"Adding service [192.0.2.11]:tcp:80 to VS {VS}" in logs(out)
+    assert names(new) == ["192.0.2.11"]
