@@ -61,13 +61,15 @@ def status_line(routers: Mapping[str, VirtualRouter]) -> str:
                      for n, r in routers.items())
 
 
-def write_dump(path: str, text: str, log: Callable[[str], None]) -> None:
+def write_dump(path: str, text: str, log: Callable[[str], None], *,
+               failure: Callable[[OSError], str] | None = None) -> None:
     """Write a dump file, opened without following symlinks as keepalived does (so /tmp
-    tricks cannot redirect it)."""
+    tricks cannot redirect it). ``failure`` words the log line when it cannot be opened
+    (default: "Unable to open PATH: ERROR")."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        log(f"Unable to open {path}: {exc}")
+        log(failure(exc) if failure is not None else f"Unable to open {path}: {exc}")
         return
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pykeepalived.config import load_config
+from pykeepalived.config.model import KeepalivedConfig
 from pykeepalived.daemon.log import LOG_ERR, EventLog
 from pykeepalived.daemon.notify import Notifier, NotifyScript
 from pykeepalived.daemon.scripts import RunAs
 from pykeepalived.errors import DaemonError, HostError, LocalError
-from pykeepalived.lvs import checker_socket, report
+from pykeepalived.lvs import checker_socket, dump, report
 from pykeepalived.lvs.checker import CheckerState, Outcome, Step
 from pykeepalived.lvs.model import Checker, LvsConfig
 from pykeepalived.lvs.pool import Action, Log, Notify, Pool
@@ -97,6 +98,8 @@ class CheckerDaemon:
         self._stopping = False
         self._server: asyncio.AbstractServer | None = None
         self._metrics: Any = None
+        #: the whole configuration last loaded (the dump's router_id, track files)
+        self.full_config: KeepalivedConfig | None = None
         control = getattr(options, "control_socket", None)
         if control is None:
             from pykeepalived.daemon.control import default_control_socket
@@ -126,6 +129,7 @@ class CheckerDaemon:
             raise DaemonError(f"configuration {self.options.config_file}: "
                               f"{len(refused)} virtual server setting(s) pykeepalived cannot "
                               "carry out (see above)")
+        self.full_config = result.config
         return lvs
 
     # ------------------------------------------------------------------ lifecycle
@@ -139,6 +143,7 @@ class CheckerDaemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGUSR1, self._dump)
         self._install(cfg, previous={})
         try:
             self._apply(initial=True)
@@ -148,6 +153,13 @@ class CheckerDaemon:
         await self._stop.wait()
         await self.shutdown()
         return 0
+
+    def _dump(self) -> None:
+        """SIGUSR1: keepalived's /tmp/keepalived_check.data."""
+        dump.write_check_data(dump.CheckDumpSource(self.config, self.pools,
+                                                   list(self.slots.values()),
+                                                   keepalived=self.full_config),
+                              self.log.event)
 
     def _warn_forwarding(self, cfg: LvsConfig) -> None:
         """A director forwards: without it every balanced connection dies in the kernel."""
