@@ -289,3 +289,29 @@ def test_director_failover_loses_requests_only_during_the_takeover(
           f"within {window:.3f} s; the backup held the VIP {took - failed:.3f} s after the "
           "failure", file=sys.stderr)
     assert re.search(r"Entering MASTER STATE", d2.log())
+    if failure != "stop":
+        return
+    # The stopped director starts again and, with the higher priority, takes the VIP back at
+    # once: its table is installed before its VRRP child even starts.
+    webs = [start_web(farm[f"rs{i}"]) for i in (1, 2, 3)]
+    before = len(d1.log())
+    load = LoadClient(farm["client"], VIP, lab.tmpdir, timeout=timeout, pause=0.005)
+    try:
+        wait_until(lambda: len(shares(load.results())) == 3, 10, what="traffic through d2")
+        d1.start()
+        wait_until(lambda: cluster.holders(VIP) == ["d1"], 10, what="d1 to take the VIP back",
+                   step=0.01, context=cluster.logs)
+        back = time.time()
+        time.sleep(1.0)  # the scenario: steady load through the returning director
+    finally:
+        results = load.stop()
+        for w in webs:
+            stop_web(w)
+    restart = d1.log()[before:]
+    assert restart.index("Initializing nftables table pykeepalived_lvs") \
+        < restart.index("Starting VRRP child process") \
+        < restart.index("(VI_1) Entering MASTER STATE"), restart
+    lost = failures(results)
+    print(f"director back (preempt): {len(lost)} of {len(results)} requests lost",
+          file=sys.stderr)
+    assert [r for r in results if r[0] > back + timeout and r[1] != "ok"] == []

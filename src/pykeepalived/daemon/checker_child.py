@@ -30,7 +30,25 @@ RESPAWN_LIMIT = 5
 RESPAWN_WINDOW = 60.0
 STOP_GRACE = 10.0
 
+#: How long the parent waits, at start, for the checker child's first table before it starts
+#: the VRRP child: a director must not take the VIP before it can balance it.
+READY_WAIT = 5.0
+
 CheckerMain = Callable[[], int]
+
+#: In the checker child: the pipe to write one byte to once its first table is installed
+#: (:func:`announce_ready`); None elsewhere.
+READY_FD: int | None = None
+
+
+def announce_ready() -> None:
+    """The checker child's first table is in the kernel: tell the waiting parent (once)."""
+    global READY_FD
+    if READY_FD is not None:
+        with contextlib.suppress(OSError):
+            os.write(READY_FD, b"R")
+            os.close(READY_FD)
+        READY_FD = None
 
 
 class CheckerKeeper:
@@ -52,17 +70,24 @@ class CheckerKeeper:
         #: set when the child died and must not be started again; the parent exits with it
         self.gave_up: int | None = None
         self._status: int | None = None
+        self._ready: int | None = None
 
     def spawn(self, close_in_child: Sequence[object] = ()) -> None:
+        ready_r, ready_w = os.pipe()
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.handled)
         try:
             pid = os.fork()
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            os.close(ready_r)
+            os.close(ready_w)
             raise
         if pid == 0:  # the checker child: never returns into the parent's code
             code = 1
             try:
+                global READY_FD
+                os.close(ready_r)
+                READY_FD = ready_w
                 signal.set_wakeup_fd(-1)
                 for sig in self.handled:
                     signal.signal(sig, signal.SIG_DFL)
@@ -82,6 +107,10 @@ class CheckerKeeper:
             finally:
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        os.close(ready_w)
+        if self._ready is not None:
+            os.close(self._ready)
+        self._ready = ready_r
         self.pid = pid
         self._status = None
         try:
@@ -89,6 +118,29 @@ class CheckerKeeper:
         except OSError:
             self.fd = None
         self.log.event(f"Starting Healthcheck child process, pid={pid}")
+
+    def wait_ready(self, timeout: float = READY_WAIT) -> bool:
+        """Until the child has installed its first table (True), died or ``timeout`` passed.
+        The parent calls it once, before it starts the VRRP child."""
+        fd, self._ready = self._ready, None
+        if fd is None:
+            return False
+        try:
+            deadline = self.clock() + timeout
+            while True:
+                left = deadline - self.clock()
+                if left <= 0:
+                    self.log.event(f"Healthcheck child has no table after {timeout:g}s; "
+                                   "starting VRRP anyway")
+                    return False
+                try:
+                    readable, _, _ = select.select([fd], [], [], left)
+                except InterruptedError:
+                    continue
+                if readable:
+                    return os.read(fd, 1) == b"R"  # b"": it died first
+        finally:
+            os.close(fd)
 
     def reaped(self, pid: int, status: int) -> bool:
         """The supervisor collected ``pid``; True when it was this child."""

@@ -274,6 +274,10 @@ class Supervisor:
             if self.checker is not None:
                 self.checker.spawn(close_in_child=(self._wake_r, self._wake_w, self._bell_r,
                                                    self._bell_w))
+                if self.vrrp:
+                    # The VIP must not arrive before the table that balances it: a director
+                    # that preempts at once would answer its first clients itself.
+                    self.checker.wait_ready()
             if not self.vrrp:
                 return self._checkers_only()
             while not self._stop_requested:

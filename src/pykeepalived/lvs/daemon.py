@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 
 from pykeepalived.config import load_config
 from pykeepalived.config.model import KeepalivedConfig
+from pykeepalived.daemon.checker_child import announce_ready
 from pykeepalived.daemon.log import LOG_ERR, EventLog
 from pykeepalived.daemon.notify import Notifier, NotifyScript
 from pykeepalived.daemon.scripts import RunAs
@@ -44,6 +46,19 @@ from pykeepalived.lvs.security import vet
 from pykeepalived.lvs.table import Counters, Service
 
 MAX_REQUEST = 64 * 1024
+#: How long a stopping checker process keeps its table for VIPs still on this host.
+VIP_RELEASE_WAIT = 3.0
+
+
+def _is_local(address: object) -> bool:
+    """The address is one of this host's (a socket can be bound to it)."""
+    family = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((str(address), 0))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -149,6 +164,10 @@ class CheckerDaemon:
             self._apply(initial=True)
         except (HostError, ValueError) as exc:
             raise DaemonError(f"cannot install the load balancer table: {exc}") from exc
+        table = cfg.table
+        self.log.event(f"Initializing nftables table {table}: {len(self.installed or ())} "
+                       "virtual service(s)")
+        announce_ready()  # the parent starts the VRRP child now
         self._warn_forwarding(cfg)
         await self._stop.wait()
         await self.shutdown()
@@ -314,6 +333,15 @@ class CheckerDaemon:
         self._install(cfg, previous)
         self._mark_dirty()
 
+    async def _vips_gone(self, limit: float = VIP_RELEASE_WAIT) -> None:
+        """On a stop of the whole daemon, the VRRP child releases the VIPs while this process
+        stops: the table goes only once they are gone (or after ``limit``), so that a client
+        arriving meanwhile is balanced rather than refused by this director's own stack."""
+        addresses = {a for svc in self.installed or () for a, _ in svc.endpoints}
+        deadline = self.clock() + limit
+        while any(_is_local(a) for a in addresses) and self.clock() < deadline:
+            await asyncio.sleep(0.01)
+
     async def shutdown(self) -> None:
         self._stopping = True  # the table stays as it is until removed (or kept, -I)
         for slot in self.slots.values():
@@ -327,6 +355,8 @@ class CheckerDaemon:
         for pool in self.pools:
             self._act(pool.stop(keep=keep))
         self._dirty = False
+        if self.plane is not None and not keep and getattr(self.options, "vrrp_running", False):
+            await self._vips_gone()
         if self.plane is not None and not keep:
             try:
                 self.plane.remove()
