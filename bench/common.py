@@ -251,6 +251,7 @@ class Results:
     auth: list[dict[str, object]] = field(default_factory=list)
     track: list[dict[str, object]] = field(default_factory=list)
     vips: list[dict[str, object]] = field(default_factory=list)
+    lvs: list[dict[str, object]] = field(default_factory=list)
 
 
 def log(msg: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import client, failover, timers, track, vips
+from bench import client, failover, lvs, timers, track, vips
 from bench.common import KIND_NAMES, Results, Summary, ratio
 
 Row = dict[str, Any]
@@ -561,6 +562,210 @@ def section_vips(rows: list[Row], checks: Checks) -> list[str]:
     return [*out, ""]
 
 
+def _rank(sorted_vals: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile: the ceil(p/100 x n)-th value (p95 of 20 is the 19th)."""
+    return sorted_vals[max(0, math.ceil(p / 100 * len(sorted_vals)) - 1)]
+
+
+def _mpm(vals: list[float], digits: int = 2) -> str:
+    """median / p95 / max, the median in bold."""
+    v = sorted(vals)
+    if not v:
+        return "–"
+    return f"**{_f(statistics.median(v), digits)}** / {_f(_rank(v, 95), digits)} / " \
+           f"{_f(v[-1], digits)}"
+
+
+def section_lvs(rows: list[Row], checks: Checks) -> list[str]:
+    """Part 7: the load balancer's checkers and directors (bench/lvs.py)."""
+    meta = next((r for r in rows if r.get("part") == "meta"), {})
+    out = ["## 7. Load balancer: health checkers and director failover", "",
+           f"Measured {meta.get('date', '?')} ({meta.get('mode', '?')} mode, "
+           f"{_f(meta.get('duration_min'), 1)} min; pykeepalived {meta.get('pykeepalived', '?')};"
+           f" load average {meta.get('load_start', '?')} / {meta.get('load_end', '?')}). "
+           "pykeepalived "
+           "with `virtual_server` blocks, the nftables plane, in network namespaces (method in "
+           "`bench/lvs.py`). The bound, from keepalived 2.2.7's `check_tcp.c` (`tcp_epilog`) and "
+           "`check_http.c` (`epilog`, `timeout_epilog`), which pykeepalived's checker follows: a "
+           "check runs delay_loop after the previous one ended, and a failure of an up checker "
+           "is retried `retry` times delay_before_retry apart, so a real server whose service "
+           "dies leaves the table at most **delay_loop + retry x delay_before_retry** later "
+           "(plus the attempts themselves: a refused connection takes well under a millisecond, "
+           "a timeout connect_timeout each, retry + 1 of them). Back up: TCP_CHECK within "
+           "max(delay_loop, delay_before_retry); HTTP_GET within max(delay_loop, "
+           "delay_before_retry) + delay_loop, because after the failed URL passes keepalived "
+           f"checks the URLs again from the first before it calls the server up. A sample "
+           f"meets the bound within {lvs.TOLERANCE * 1000:g} ms (the attempts, the timer's "
+           "wake-up, the transaction).", ""]
+    ka = next((r for r in rows if r.get("part") == "keepalived"), None)
+    if ka is not None:
+        if ka.get("error"):
+            out += [f"keepalived: {ka['error']}.", ""]
+        else:
+            said = "; ".join(f"\"{line}\"" for line in ka.get("lines", []))
+            out += [f"No keepalived column: `keepalived -C` ({ka.get('version', '')}) with the "
+                    f"1,000-server configuration, in the same lab, exited with status "
+                    f"{ka.get('exit')} after {_f(ka.get('seconds'), 2)} s: {said}. Without "
+                    "ip_vs in this kernel its checker does not run at all, so each figure below "
+                    "is pykeepalived's against the bound its configuration promises.", ""]
+
+    det = [r for r in rows if r.get("part") == "detect"]
+    if det:
+        out += ["**Detection delay.** One director (`pykeepalived -C`), a virtual server per "
+                "checker and setting with two real servers each; each real server's HTTP "
+                "service is killed by PID at a random phase and started again at another. "
+                "Kill -> the server gone from the kernel's table (`nft -a monitor` in the "
+                "director's namespace: the first transaction after which no dnat rule sends to "
+                "it) and -> the "
+                "\"Removing service\" log line; the new socket's listen -> back in the table and "
+                "-> \"Adding service\". Seconds, median / p95 / max.", ""]
+        body: list[tuple[str, ...]] = []
+        combos = sorted({(str(r["kind"]), str(r["setting"])) for r in det},
+                        key=lambda k: (lvs.CHECKS.index(k[0]) if k[0] in lvs.CHECKS else 9, k[1]))
+        for kind, setting in combos:
+            rr = [r for r in det if r["kind"] == kind and r["setting"] == setting]
+            rb, ab = float(rr[0]["removal_bound"]), float(rr[0]["add_bound"])
+            rem = [float(r["removed_s"]) for r in rr if r.get("removed_s") is not None]
+            add = [float(r["added_s"]) for r in rr if r.get("added_s") is not None]
+            within = sum(1 for v in rem if v <= rb + lvs.TOLERANCE)
+            within_add = sum(1 for v in add if v <= ab + lvs.TOLERANCE)
+            body.append((kind, setting, str(len(rr)), _f(rb, 1), _mpm(rem),
+                         _mpm(_values(rr, "removed_log_s")), f"{within}/{len(rr)}",
+                         _f(ab, 1), _mpm(add), _mpm(_values(rr, "added_log_s")),
+                         f"{within_add}/{len(rr)}"))
+            for what, vals, bound, n_ok in (("removed from the table", rem, rb, within),
+                                            ("back in the table", add, ab, within_add)):
+                formula = ("delay_loop + retry x delay_before_retry" if what.startswith("rem")
+                           else "max(delay_loop, delay_before_retry)"
+                           + (" + delay_loop" if kind == "HTTP_GET" else ""))
+                checks.add(f"load balancer: {kind} ({setting}), real server {what} within "
+                           f"{formula} = {bound:g} s",
+                           f"max {_f(max(vals) if vals else None, 3)} s, p95 "
+                           f"{_f(_rank(sorted(vals), 95) if vals else None, 3)} s; "
+                           f"{n_ok}/{len(rr)} within",
+                           bool(vals) and len(vals) == len(rr) and n_ok == len(rr))
+        out += _table(["checker", "delay_loop / retry / delay_before_retry", "kills",
+                       "removal bound", "removed from the table", "\"Removing service\" logged",
+                       "within", "re-add bound", "back in the table",
+                       "\"Adding service\" logged", "within"], body)
+        out += [""]
+
+    scale = [r for r in rows if r.get("part") == "scale"]
+    if scale:
+        out += ["**1,000 real servers at delay_loop 1.** One director (`pykeepalived -C`), "
+                "two virtual servers (IPv4 and IPv6) of 500 real servers each, on four nodes "
+                "holding 250 addresses each on their loopback behind one listening socket "
+                "(`[::]:80`), routed via the nodes. After start-up, over the window: the checks "
+                "run (the checker's status, every checker's results), the checker process's "
+                "CPU (schedstat; user / system from /proc/PID/stat) and RSS. Then one node's "
+                "service is killed, 250 real servers failing at once, and started again: the "
+                "last \"Removing service\" / \"Adding service\" line after the kill / the listen, "
+                "and the transactions that carried them.", ""]
+        body = []
+        for r in scale:
+            if r.get("error"):
+                out += [f"- {r['kind']}: {r['error']} ({'; '.join(r.get('start_errors', []))})"]
+                continue
+            rb = lvs.SETTINGS[0].removal_bound()
+            ab = lvs.SETTINGS[0].add_bound(str(r["kind"]))
+            body.append((str(r["kind"]), f"{r['in_table']} / {r['servers']}",
+                         f"{_f(r['checks_per_s'], 0)} ({_f(r['expected_per_s'], 0)})",
+                         str(r["failed_checks"]),
+                         f"{_f(r['cpu_pct'], 1)} ({_f(r['user_pct'], 1)} / "
+                         f"{_f(r['system_pct'], 1)})", _f(r["us_per_check"], 0),
+                         f"{_f(r['rss_mib'], 1)} / {_f(r['parent_rss_mib'], 1)}",
+                         _f(r["ready_s"], 1),
+                         f"{_f(r.get('burst_remove_last_s'), 2)} (bound {rb:g}), "
+                         f"{r.get('burst_remove_applies', '–')}",
+                         f"{_f(r.get('burst_add_last_s'), 2)} (bound {ab:g}), "
+                         f"{r.get('burst_add_applies', '–')}"))
+            checks.add(f"load balancer: 1,000 real servers at delay_loop 1, {r['kind']}: every "
+                       "check on time (>= 98 % of 1,000 checks/s)",
+                       f"{_f(r['checks_per_s'], 0)} checks/s, {r['failed_checks']} failed; "
+                       f"{_f(r['cpu_pct'], 1)} % of one core ({_f(r['us_per_check'], 0)} µs "
+                       "per check)", float(r["checks_per_s"]) >= 0.98 * float(r["expected_per_s"]))
+            last = r.get("burst_remove_last_s")
+            if last is not None or r.get("burst_servers"):
+                checks.add(f"load balancer: 250 of the 1,000 real servers failing at once "
+                           f"({r['kind']}), all removed within {rb:g} s",
+                           f"{r.get('burst_removed')}/{r.get('burst_servers')}, the last after "
+                           f"{_f(last, 2)} s, in {r.get('burst_remove_applies')} transactions",
+                           last is not None and r.get("burst_removed") == r.get("burst_servers")
+                           and float(last) <= rb + lvs.TOLERANCE)
+        if out[-1] != "":
+            out.append("")
+        out += _table(["checker", "in the table", "checks/s (nominal)", "failed checks",
+                       "checker CPU, % of one core (user / system)", "µs per check",
+                       "RSS MiB checker / parent", "ready after start, s",
+                       "250 at once: last removal s, transactions",
+                       "250 back: last s, transactions"], body)
+        out += [""]
+
+    ap = next((r for r in rows if r.get("part") == "apply"), None)
+    if ap is not None and ap.get("error"):
+        out += [f"**The plane's transaction**: not measured ({ap['error']}).", ""]
+    elif ap is not None:
+        out += [f"**The plane's transaction** with {ap['destinations']:,} destinations (the "
+                "daemon's `NftPlane.apply`, in the lab's director namespace, under another "
+                f"table name): install {_f(ap['install_ms'], 0)} ms ({_f(ap['install_cpu_ms'], 0)}"
+                f" ms CPU); re-apply with one destination out or back, median of "
+                f"{ap['reps']}: {_f(ap['reapply_ms'], 0)} ms ({_f(ap['reapply_cpu_ms'], 0)} ms "
+                f"CPU, max {_f(ap['reapply_max_ms'], 0)} ms), of which reading the live table "
+                f"(counters and maps, to carry them over) {_f(ap.get('read_ms'), 0)} ms. The "
+                "checker runs it on its event loop: no check starts meanwhile.", ""]
+
+    fo = [r for r in rows if r.get("part") == "director"]
+    if fo:
+        out += ["**Director failover under steady load.** Two directors running VRRP (VRRPv3 "
+                "0.1 s; d1 priority 150, d2 100) and the checkers on 192.0.2.100:80 (NAT, "
+                "masquerade), three real servers (HTTP_GET 1 / 1 / 1), a client opening a new "
+                f"connection every 5 ms ({lvs.CLIENT_TIMEOUT:g} s timeout). Per sample: the "
+                "master director fails, the backup takes the VIP (its rtnetlink event), 2 s of "
+                "load through it, then the recovery (link up, or d1 started again) and the "
+                "preempt back under the same load, 2 s past d2 giving the VIP up. Lost: requests "
+                "that failed from one timeout before the fault to one after the backup held the "
+                "VIP; window: the first lost request's start to the last one's timeout; failed "
+                "after the takeover: from then until one timeout before d2 gave the VIP back "
+                "(none expected); at the preempt back: from then on. Median / p95 / max.", ""]
+        body = []
+        for fault in lvs.FAULTS:
+            rr = [r for r in fo if r["fault"] == fault and not r.get("error")]
+            errors = [r for r in fo if r["fault"] == fault and r.get("error")]
+            if not rr and not errors:
+                continue
+            late = sum(int(r["late"]) for r in rr)
+            stray = sum(int(r["stray"]) for r in rr)
+            body.append((lvs.FAULT_LABEL[fault], f"{len(rr)}" + (f" ({len(errors)} failed)"
+                                                                  if errors else ""),
+                         _mpm(_values(rr, "takeover_s"), 3), _mpm(_values(rr, "lost"), 0),
+                         _mpm(_values(rr, "window_s"), 3),
+                         f"{late} / {sum(int(r['requests']) for r in rr)}",
+                         _mpm(_values(rr, "back_s"), 3), _mpm(_values(rr, "back_lost"), 0),
+                         _mpm(_values(rr, "back_window_s"), 3),
+                         ", ".join(sorted({x for r in rr for x in r.get("reasons", [])}))
+                         or "–"))
+            checks.add(f"load balancer: director failover, {lvs.FAULT_LABEL[fault]}: requests "
+                       "fail only until the backup holds the VIP (+ the client's timeout)",
+                       f"{late} failed after it in {len(rr)} samples (lost per sample median "
+                       f"{_f(_med(Summary.of(_values(rr, 'lost'))), 0)}, max "
+                       f"{_f(max(_values(rr, 'lost'), default=None), 0)}; window max "
+                       f"{_f(max(_values(rr, 'window_s'), default=None), 3)} s)"
+                       + (f"; {stray} failed before the fault" if stray else ""),
+                       bool(rr) and late == 0 and not errors)
+        control = next((r for r in fo if r["fault"] == "none" and not r.get("error")), None)
+        if control is not None:
+            reasons = ", ".join(control.get("reasons", [])) or "none"
+            out += [f"Control, the same load for {_f(control['seconds'], 0)} s without a fault: "
+                    f"{control['failed']} of {control['requests']} requests failed "
+                    f"({reasons}).", ""]
+        out += _table(["failure", "samples", "backup holds the VIP, s", "requests lost",
+                       "window, s", "failed after the takeover / all requests",
+                       "handed back after the recovery, s", "lost at the preempt back",
+                       "window, s", "client errors seen"], body)
+        out += [""]
+    return out
+
+
 # Frames every sample shares (interpreter start-up, the event loop, thread bootstrap): they say
 # nothing about where the time goes, so the inclusive table leaves them out.
 BOILERPLATE = ("(base_events.py)", "(events.py)", "(runners.py)", "(<frozen runpy>)",
@@ -642,6 +847,9 @@ def render(res: Results, docs: Path, findings: str = "") -> str:
         parts += section_track(res.track, checks)
     if res.vips:
         parts += section_vips(res.vips, checks)
+    lvs_rows: list[Row] = res.lvs
+    if lvs_rows:
+        parts += section_lvs(lvs_rows, checks)
     head = [
         "# Benchmarks: pykeepalived against keepalived", "",
         "Generated by `sudo ./scripts/bench` (see `bench/`); every figure below comes from the "

@@ -2,7 +2,9 @@
 
 Parts: failover (issue 14's method: 30 samples for crash, link down and graceful, also measured
 from the wire), client, resources, timers, profile, auth, track (kill haproxy with
-track_process or a pgrep script) and vips (1,000 VIPs, 255 x 4). ``sudo ./scripts/bench`` (full
+track_process or a pgrep script), vips (1,000 VIPs, 255 x 4) and lvs (the load balancer: checker
+detection delay and CPU for 1,000 real servers, director failover; pykeepalived alone, as
+keepalived's checker cannot run without ip_vs). ``sudo ./scripts/bench`` (full
 run, about 40 minutes on a 2-core machine) or ``--quick`` (a smoke
 run of a few minutes with one sample per scenario and short windows, for developing the suite).
 Raw results go to ``bench/results.json``; ``--report-only`` re-renders docs/BENCHMARKS.md from it.
@@ -23,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import auth, client, failover, profile, report, resources, timers, track, vips
+from bench import auth, client, failover, lvs, profile, report, resources, timers, track, vips
 from bench.common import Results, log
 from tests.netns.lab import sweep_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("failover", "client", "resources", "timers", "profile", "auth", "track", "vips")
+PARTS = ("failover", "client", "resources", "timers", "profile", "auth", "track", "vips", "lvs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +44,20 @@ class Plan:
     profile_seconds: float
     track_runs: int
     vip_window: float
+    lvs_samples: int  # kills per checker kind and setting
+    lvs_failover_runs: int  # director failures of each kind
+    lvs_window: float  # the 1,000-real-server CPU window
 
 
 FULL = Plan(runs=6, failover_runs=failover.FULL_RUNS, resource_window=30.0, one_window=60.0,
             resource_counts=resources.COUNTS, timer_window=90.0, profile_seconds=15.0,
-            track_runs=10, vip_window=30.0)
+            track_runs=10, vip_window=30.0, lvs_samples=20, lvs_failover_runs=10,
+            lvs_window=30.0)
 QUICK = Plan(runs=1, failover_runs={f: 1 for f in failover.FAULTS}, resource_window=5.0,
              one_window=5.0,
              resource_counts=(1, 50), timer_window=5.0, profile_seconds=5.0,
-             track_runs=2, vip_window=5.0)
+             track_runs=2, vip_window=5.0, lvs_samples=2, lvs_failover_runs=1,
+             lvs_window=5.0)
 
 
 def _cmd(argv: list[str]) -> str:
@@ -167,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         res.track = track.run(args.runs or plan.track_runs, rng)
     if "vips" in parts:
         res.vips = vips.run(plan.vip_window, takeovers=1 if args.quick else 2)
+    if "lvs" in parts:
+        res.lvs = lvs.run(plan.lvs_samples, args.runs or plan.lvs_failover_runs,
+                          plan.lvs_window, rng)
+        # what the daemons ran, for a section that may later sit beside another run's
+        res.lvs[0].update(pykeepalived=res.meta["pykeepalived"], mode=res.meta["mode"])
     res.meta["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res.meta["duration_min"] = (time.monotonic() - start) / 60
     args.json.write_text(json.dumps(dataclasses.asdict(res), indent=1))

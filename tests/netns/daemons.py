@@ -226,7 +226,8 @@ def crash(daemon: Daemon) -> None:
     priority-0 advert and removing its VIPs, which turns a crash test into a handover test.
     """
     pids = []
-    for path in (daemon.vrrp_pid_file, daemon.pid_file):  # the VRRP child first
+    for path in (daemon.vrrp_pid_file, daemon.checkers_pid_file,
+                 daemon.pid_file):  # the children first
         with contextlib.suppress(OSError, ValueError):
             pids.append(int(path.read_text().strip()))
     for sig in (signal.SIGSTOP, signal.SIGKILL):

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from bench import failover, lvs, report
 from bench.common import Results, wait_holding
-from bench.run import RunResults
 
 from pykeepalived.core.router import skew_time
 
@@ -81,6 +80,6 @@ def test_one_real_server_kill_per_checker_kind_and_report(tmp_path: Path) -> Non
             # a loaded machine may stretch a sample a little: the benchmark reports it
             assert 0 < table <= float(r[bound]) + 0.5, r  # type: ignore[arg-type]
             assert 0 <= table - logged < 0.5, r
-    text = report.render(RunResults(meta={"date": "test"}, lvs=rows), tmp_path)
+    text = report.render(Results(meta={"date": "test"}, lvs=rows), tmp_path)
     assert "| HTTP_GET | 1 / 1 / 1 | 1 | 2.0 |" in text
     assert "| TCP_CHECK | 1 / 1 / 1 | 1 | 2.0 |" in text

@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,8 @@ class CheckerDaemon:
         self._stop = asyncio.Event()
         self._dirty = False
         self._stopping = False
+        self._applying: asyncio.Task[None] | None = None
+        self._plane_lock = threading.Lock()
         self._server: asyncio.AbstractServer | None = None
         self._metrics: Any = None
         #: the whole configuration last loaded (the dump's router_id, track files)
@@ -160,10 +163,7 @@ class CheckerDaemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         loop.add_signal_handler(signal.SIGUSR1, self._dump)
         self._install(cfg, previous={})
-        try:
-            self._apply(initial=True)
-        except (HostError, ValueError) as exc:
-            raise DaemonError(f"cannot install the load balancer table: {exc}") from exc
+        await self._first_apply()
         table = cfg.table
         self.log.event(f"Initializing nftables table {table}: {len(self.installed or ())} "
                        "virtual service(s)")
@@ -288,33 +288,68 @@ class CheckerDaemon:
         self._mark_dirty()
 
     def _mark_dirty(self) -> None:
+        """Something changed: the plane is brought in line after this loop iteration, by
+        one transaction for everything that changed meanwhile."""
         if self._dirty:
             return
         self._dirty = True
         with contextlib.suppress(RuntimeError):  # no loop yet: the start applies anyway
-            asyncio.get_running_loop().call_soon(self._apply)
+            asyncio.get_running_loop().call_soon(self._kick)
 
     def services(self) -> list[Service]:
         return [s for s in (p.service() for p in self.pools) if s is not None]
 
-    def _apply(self, *, initial: bool = False) -> None:
+    def _kick(self) -> None:
+        if self._applying is None or self._applying.done():
+            self._applying = asyncio.get_running_loop().create_task(self._apply_changes())
+
+    async def _apply_changes(self) -> None:
+        """Apply until nothing is left to apply. A transaction runs in a worker thread (a
+        thousand destinations take a few hundred ms in libnftables): the checkers go on
+        meanwhile, and what they change waits for the next transaction."""
+        while self._dirty and not self._stopping and self.plane is not None:
+            self._dirty = False
+            wanted = self.services()
+            if wanted == self.installed:
+                continue
+            try:
+                await asyncio.to_thread(self._plane_call, self.plane.apply, wanted)
+            except (HostError, ValueError) as exc:  # ValueError: a service it refuses
+                self.apply_errors += 1
+                self.log.event(f"ERROR: cannot update the load balancer table: {exc}",
+                               level=LOG_ERR)
+                continue
+            self.installed = wanted
+            self.applies += 1
+
+    def _plane_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """One plane operation at a time (libnftables is called from two threads)."""
+        with self._plane_lock:
+            return fn(*args)
+
+    async def _first_apply(self, attempts: int = 3, pause: float = 0.5) -> None:
+        """The first table. The kernel loads nftables' modules on first use, and a first
+        transaction has been seen refused by that (EOPNOTSUPP): it is tried again before
+        the process gives up."""
+        assert self.plane is not None
         self._dirty = False
-        if self.plane is None or self._stopping:
-            return
         wanted = self.services()
-        if wanted == self.installed:
-            return
-        try:
-            self.plane.apply(wanted)
-        except (HostError, ValueError) as exc:  # ValueError: a service the plane refuses
-            self.apply_errors += 1
-            if initial:
-                raise
-            self.log.event(f"ERROR: cannot update the load balancer table: {exc}",
-                           level=LOG_ERR)
-            return
+        for attempt in range(attempts):
+            try:
+                self._plane_call(self.plane.apply, wanted)
+                break
+            except (HostError, ValueError) as exc:
+                self.apply_errors += 1
+                if isinstance(exc, ValueError) or attempt == attempts - 1:
+                    raise DaemonError(f"cannot install the load balancer table: {exc}") \
+                        from exc
+                self.log.event(f"ERROR: cannot install the load balancer table: {exc}; "
+                               f"trying again in {pause:g}s", level=LOG_ERR)
+                await asyncio.sleep(pause)
         self.installed = wanted
         self.applies += 1
+        if self._dirty:
+            self._kick()
 
     def reload(self) -> None:
         self.log.event("Reloading")
@@ -355,11 +390,14 @@ class CheckerDaemon:
         for pool in self.pools:
             self._act(pool.stop(keep=keep))
         self._dirty = False
+        if self._applying is not None:
+            with contextlib.suppress(Exception):
+                await self._applying  # a transaction under way ends first
         if self.plane is not None and not keep and getattr(self.options, "vrrp_running", False):
             await self._vips_gone()
         if self.plane is not None and not keep:
             try:
-                self.plane.remove()
+                self._plane_call(self.plane.remove)
             except HostError as exc:
                 self.log.event(f"ERROR: cannot remove the load balancer table: {exc}",
                                level=LOG_ERR)
@@ -372,7 +410,7 @@ class CheckerDaemon:
         counters: Mapping[tuple[str, Any, int], Counters] = {}
         if self.plane is not None:
             with contextlib.suppress(HostError):
-                counters = self.plane.counters()
+                counters = self._plane_call(self.plane.counters)
         return report.status(self, counters)
 
     async def _open_control(self) -> None:
