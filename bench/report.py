@@ -712,7 +712,8 @@ def section_lvs(rows: list[Row], checks: Checks) -> list[str]:
                 f"{ap['reps']}: {_f(ap['reapply_ms'], 0)} ms ({_f(ap['reapply_cpu_ms'], 0)} ms "
                 f"CPU, max {_f(ap['reapply_max_ms'], 0)} ms), of which reading the live table "
                 f"(counters and maps, to carry them over) {_f(ap.get('read_ms'), 0)} ms. The "
-                "checker runs it on its event loop: no check starts meanwhile.", ""]
+                "checker runs it in a worker thread, one at a time: checks go on meanwhile, "
+                "and what they change goes into the next transaction.", ""]
 
     fo = [r for r in rows if r.get("part") == "director"]
     if fo:
