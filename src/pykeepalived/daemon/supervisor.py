@@ -61,7 +61,7 @@ from pykeepalived.daemon.lastword import (
 )
 from pykeepalived.daemon.log import LOG_ALERT, LOG_ERR, EventLog
 from pykeepalived.daemon.pulse import Pulse
-from pykeepalived.daemon.sdnotify import SystemdNotifier
+from pykeepalived.daemon.sdnotify import SystemdNotifier, watchdog_interval
 
 #: A child that dies this many times within this many seconds is not respawned again
 #: (systemd's default StartLimitBurst / keepalived-like: a crash loop must end).
@@ -336,21 +336,33 @@ class Supervisor:
         if self.checker is None:
             self.log.event("No VRRP or health-checker configuration to run (see -P / -C / "
                            "--all); waiting to be stopped")
+            self.sd.ready("no VRRP or health-checker configuration")
+        else:
+            # systemd (Type=notify) hears READY and the watchdog's pings from this process:
+            # there is no VRRP child to send them.
+            self.checker.wait_ready()
+            self.sd.ready("health checkers only")
+        ping = watchdog_interval()
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
         watched: int | None = None
-        while not self._stop_requested:
-            watched = self._watch_checker(poller, watched)
-            poller.poll(1000)
-            with contextlib.suppress(BlockingIOError):
-                while self._wake_r.recv(512):
-                    pass
-            self._reap()
-            if self.checker is not None:
-                self.checker.poll()
-                if self.checker.gave_up is not None:
-                    return self.checker.gave_up
-        return 0
+        try:
+            while not self._stop_requested:
+                watched = self._watch_checker(poller, watched)
+                if ping is not None:
+                    self.sd.watchdog()
+                poller.poll(int(min(1.0, ping or 1.0) * 1000))
+                with contextlib.suppress(BlockingIOError):
+                    while self._wake_r.recv(512):
+                        pass
+                self._reap()
+                if self.checker is not None:
+                    self.checker.poll()
+                    if self.checker.gave_up is not None:
+                        return self.checker.gave_up
+            return 0
+        finally:
+            self.sd.stopping()
 
     def _watch_checker(self, poller: select.poll, watched: int | None) -> int | None:
         """Keep the checker child's pidfd (a new one after a respawn) in the poll set."""
