@@ -273,12 +273,14 @@ def _primary_gid(uid: int) -> int:
 
 
 def security_violation_message(
-    checks: list[ScriptCheck], enable_script_security: bool
+    checks: list[ScriptCheck], enable_script_security: bool, *, what: str = "scripts"
 ) -> str | None:
-    """keepalived's summary warning after checking all scripts, or None when not due."""
+    """keepalived's summary warning after checking all scripts, or None when not due.
+    ``what``: "scripts" (VRRP), "check scripts" (the health checkers' own warning)."""
     if enable_script_security or not any(c.flags & ScriptFlag.ISSCRIPT for c in checks):
         return None
     extra = " There are insecure scripts." if any(c.insecure for c in checks) else ""
     return (
-        "SECURITY VIOLATION - scripts are being executed but script_security not enabled." + extra
+        f"SECURITY VIOLATION - {what} are being executed but script_security not enabled."
+        + extra
     )

@@ -28,6 +28,7 @@ from pykeepalived.daemon.security import (
     ScriptFlag,
     check_script,
     resolve_script_user,
+    security_violation_message,
 )
 from pykeepalived.lvs.model import LvsConfig, MiscCheck, RealServer, Script, VirtualServer
 
@@ -43,14 +44,6 @@ class Vetted:
     lines: list[str] = field(default_factory=list)
     #: the SECURITY VIOLATION summary, when due
     warning: str | None = None
-
-
-def violation(checks: list[ScriptCheck], security: bool) -> str | None:
-    if security or not any(c.flags & ScriptFlag.ISSCRIPT for c in checks):
-        return None
-    extra = " There are insecure scripts." if any(c.insecure for c in checks) else ""
-    return ("SECURITY VIOLATION - check scripts are being executed but script_security not "
-            "enabled." + extra)
 
 
 def vet(cfg: LvsConfig, g: GlobalDefs, *, check_log: LogFn | None = None) -> Vetted:
@@ -107,5 +100,5 @@ def vet(cfg: LvsConfig, g: GlobalDefs, *, check_log: LogFn | None = None) -> Vet
 
     out.config = dataclasses.replace(cfg, virtual_servers=tuple(
         virtual(vs) for vs in cfg.virtual_servers))
-    out.warning = violation(checks, security)
+    out.warning = security_violation_message(checks, security, what="check scripts")
     return out
